@@ -1,0 +1,49 @@
+"""Serve server_app: python -m server_app --port N --upload-dir D [--next-hop URL]."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import ENV_PREFIX
+from .deployments import DEPLOYMENTS, serve
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m server_app", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--upload-dir", type=Path, required=True, help="where uploads are stored")
+    parser.add_argument(
+        "--next-hop",
+        default=os.environ.get(f"{ENV_PREFIX}NEXT_HOP"),
+        help="base URL of the next server: this one then relays every upload there "
+        f"(default: ${ENV_PREFIX}NEXT_HOP)",
+    )
+    parser.add_argument("--deployment", default="werkzeug", choices=sorted(DEPLOYMENTS))
+    parser.add_argument(
+        "--max-content-length", type=int, default=None, help="refuse bodies larger than this (413)"
+    )
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port {args.port} is not a TCP port (1-65535)")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ[f"{ENV_PREFIX}UPLOAD_DIR"] = str(args.upload_dir.resolve())
+    if args.next_hop:
+        os.environ[f"{ENV_PREFIX}NEXT_HOP"] = args.next_hop
+    if args.max_content_length is not None:
+        os.environ[f"{ENV_PREFIX}MAX_CONTENT_LENGTH"] = str(args.max_content_length)
+    print(
+        f"server_app: {args.deployment} on http://{args.host}:{args.port} "
+        f"upload_dir={args.upload_dir} next_hop={args.next_hop}",
+        flush=True,
+    )
+    serve(args.deployment, args.host, args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Readiness and digest endpoints."""
+
+import hashlib
+import os
+
+from flask import Blueprint, abort, current_app, jsonify
+
+from .storage import stored_path
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health():
+    return jsonify(
+        status="ok",
+        pid=os.getpid(),
+        role="relay" if current_app.config["NEXT_HOP"] else "final",
+    )
+
+
+@bp.get("/uploads/<name>/md5")
+def digest(name):
+    try:
+        path = stored_path(current_app.config["UPLOAD_DIR"], name)
+    except ValueError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    md5 = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(current_app.config["BLOCK_SIZE"]):
+            md5.update(block)
+    return jsonify(name=name, md5=md5.hexdigest(), bytes=path.stat().st_size)

@@ -1,0 +1,78 @@
+"""The benchmark matrix: every cell uploads a real file over a real socket and checks its md5."""
+
+from importlib import metadata
+
+import pytest
+
+from fixtures.clients import UploadFailed, UploadTimedOut
+from fixtures.integrity import leftovers, verify_and_delete
+from fixtures.servers import watch_logs
+
+MiB = 1 << 20
+VERSIONS = {f"{pkg}_version": metadata.version(pkg) for pkg in ("flask", "werkzeug", "requests")}
+
+
+def test_upload(benchmark, request, cell, data_files, chains, upload_options, rate_book):
+    reason = rate_book.skip_reason(cell)
+    if reason:
+        pytest.skip(reason)
+    datafile = data_files.get(cell.size)
+    chain = chains.get(cell.deployments)
+    watch_logs(request.node, chain.servers)
+    url = cell.method.url(chain.url)
+    budget = upload_options.timeout
+
+    benchmark.group = datafile.label
+    benchmark.extra_info.update(
+        bytes=datafile.size,
+        size=datafile.label,
+        method=cell.method.name,
+        client=cell.method.client,
+        deployment=cell.deployment,
+        hops=cell.hops,
+        md5=datafile.md5,
+        **VERSIONS,
+    )
+
+    rounds = []
+
+    def setup():
+        state = {}
+        rounds.append(state)
+        return (state,), {}
+
+    def upload(state):
+        state["answer"] = cell.method.send(url, datafile.path, datafile.size, budget)
+
+    def verify(state):
+        if "answer" in state and "verified" not in state:
+            state["verified"] = verify_and_delete(state["answer"], chain, datafile)
+
+    try:
+        benchmark.pedantic(upload, setup=setup, teardown=verify, rounds=upload_options.rounds)
+    except UploadTimedOut as exc:
+        rate_book.record(cell, exc.sent, exc.elapsed)
+        pytest.fail(
+            f"{cell.method.name} exceeded {budget:g} s for {datafile.label} "
+            f"({exc.rate / MiB:.1f} MB/s so far)",
+            pytrace=False,
+        )
+    except UploadFailed as exc:
+        pytest.fail(f"{cell.method.name} failed for {datafile.label}: {exc}", pytrace=False)
+    finally:
+        for state in rounds:  # --benchmark-disable skips teardown; a failure may skip it too
+            try:
+                verify(state)
+            except AssertionError:
+                if not rounds[-1] is state:
+                    raise
+        assert leftovers(chain) == [], "files left in the upload dirs after the rounds"
+
+    assert all("verified" in state for state in rounds), "an upload was not verified"
+    benchmark.extra_info["md5_verified"] = len(rounds)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        median = stats.stats.median
+        rate_book.record(cell, datafile.size, median)
+        benchmark.extra_info["median_s"] = median
+        benchmark.extra_info["throughput_MBps"] = datafile.size / median / MiB
