@@ -5,7 +5,7 @@ from importlib import metadata
 import pytest
 
 from fixtures.clients import UploadFailed, UploadTimedOut
-from fixtures.integrity import leftovers, verify_and_delete
+from fixtures.integrity import verify_and_delete, wait_for_no_leftovers
 from fixtures.servers import watch_logs
 
 MiB = 1 << 20
@@ -48,27 +48,26 @@ def test_upload(benchmark, request, cell, data_files, chains, upload_options, ra
         if "answer" in state and "verified" not in state:
             state["verified"] = verify_and_delete(state["answer"], chain, datafile)
 
+    failure = None
     try:
         benchmark.pedantic(upload, setup=setup, teardown=verify, rounds=upload_options.rounds)
     except UploadTimedOut as exc:
         rate_book.record(cell, exc.sent, exc.elapsed)
-        pytest.fail(
+        failure = (
             f"{cell.method.name} exceeded {budget:g} s for {datafile.label} "
-            f"({exc.rate / MiB:.1f} MB/s so far)",
-            pytrace=False,
+            f"({exc.rate / MiB:.1f} MB/s so far)"
         )
     except UploadFailed as exc:
-        pytest.fail(f"{cell.method.name} failed for {datafile.label}: {exc}", pytrace=False)
+        failure = f"{cell.method.name} failed for {datafile.label}: {exc}"
     finally:
-        for state in rounds:  # --benchmark-disable skips teardown; a failure may skip it too
-            try:
-                verify(state)
-            except AssertionError:
-                if not rounds[-1] is state:
-                    raise
-        assert leftovers(chain) == [], "files left in the upload dirs after the rounds"
+        for state in rounds:  # --benchmark-disable skips teardown, and so may a failure
+            verify(state)
+        left = wait_for_no_leftovers(chain, timeout=max(budget, 60))
+    if failure:
+        pytest.fail(failure + (f"; files left behind: {left}" if left else ""), pytrace=False)
+    assert left == [], "files left in the upload dirs after the rounds"
+    assert rounds and all("verified" in state for state in rounds), "an upload was not verified"
 
-    assert all("verified" in state for state in rounds), "an upload was not verified"
     benchmark.extra_info["md5_verified"] = len(rounds)
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
