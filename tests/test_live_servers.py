@@ -1,0 +1,137 @@
+"""Real server_app processes on 127.0.0.1: aborted uploads, relaying, binding, start-up failures."""
+
+import hashlib
+import socket
+import time
+
+import psutil
+import pytest
+import requests
+
+from fixtures.servers import ServerStartError, free_port
+
+BODY = bytes(range(256)) * 8192  # 2 MiB
+MD5 = hashlib.md5(BODY).hexdigest()
+
+
+def files_in(server):
+    return sorted(p.name for p in server.upload_dir.iterdir())
+
+
+def wait_until_empty(*servers, timeout=30):
+    deadline = time.monotonic() + timeout
+    while any(files_in(s) for s in servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {s.name: files_in(s) for s in servers if files_in(s)}
+
+
+@pytest.fixture(scope="module")
+def final(server_factory):
+    """Spawn a final-hop server."""
+    server = server_factory.spawn()
+    yield server
+    server_factory.stop(server)
+
+
+@pytest.fixture(scope="module")
+def relay(server_factory, final):
+    """Spawn a relay whose next hop is the final server."""
+    server = server_factory.spawn(next_hop=final.url)
+    yield server
+    server_factory.stop(server)
+
+
+def abort_halfway(url_path, server, content_type="application/octet-stream", body=BODY):
+    """Send headers announcing the whole body, then half of it, then close the connection."""
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        head = (
+            f"POST {url_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body[: len(body) // 2])
+        time.sleep(0.3)
+
+
+def multipart(body):
+    boundary = "b0undary"
+    payload = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + body + f"\r\n--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", payload
+
+
+@pytest.mark.parametrize("endpoint", ["stream-writelines", "stream-chunked", "files"])
+@pytest.mark.parametrize("via", ["1hop", "2hops"])
+def test_upload_aborted_halfway_leaves_no_file(final, relay, endpoint, via):
+    entry = final if via == "1hop" else relay
+    if endpoint == "files":
+        content_type, body = multipart(BODY)
+        abort_halfway(f"/upload/{endpoint}", entry, content_type, body)
+    else:
+        abort_halfway(f"/upload/{endpoint}", entry)
+    assert wait_until_empty(final, relay) == {}
+    assert final.is_serving()
+
+
+def test_two_hops_store_the_exact_body_at_the_final_hop(final, relay):
+    answer = requests.post(f"{relay.url}/upload/stream-chunked", data=BODY,
+                           headers={"Content-Type": "application/octet-stream"}, timeout=30).json()
+    assert answer["bytes"] == len(BODY)
+    assert answer["via"][0]["forwarded"] == len(BODY)
+    assert answer["pid"] == final.pid != answer["via"][0]["pid"]
+    stored = final.upload_dir / answer["stored_name"]
+    try:
+        assert hashlib.md5(stored.read_bytes()).hexdigest() == MD5
+        assert files_in(relay) == []
+    finally:
+        stored.unlink()
+
+
+def test_the_client_cannot_choose_the_next_hop(server_factory, final, relay):
+    decoy = server_factory.spawn()
+    try:
+        answer = requests.post(
+            f"{relay.url}/upload/stream-chunked",
+            params={"next": decoy.url, "next_hop": decoy.url, "url": decoy.url},
+            headers={"Content-Type": "application/octet-stream", "Next-Hop": decoy.url,
+                     "X-Forwarded-Host": f"127.0.0.1:{decoy.port}", "Host": f"127.0.0.1:{decoy.port}"},
+            data=BODY, timeout=30,
+        ).json()
+        assert answer["pid"] == final.pid
+        assert files_in(decoy) == []
+        (final.upload_dir / answer["stored_name"]).unlink()
+    finally:
+        server_factory.stop(decoy)
+
+
+def test_servers_bind_loopback_only(final, relay):
+    for server in (final, relay):
+        listening = [c.laddr for c in psutil.Process(server.pid).net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN]
+        assert listening == [("127.0.0.1", server.port)]
+
+
+def test_bad_option_fails_fast_with_the_server_log(server_factory):
+    started = time.monotonic()
+    with pytest.raises(ServerStartError) as excinfo:
+        server_factory.spawn(extra_args=["--max-content-length", "lots"])
+    assert "invalid int value: 'lots'" in str(excinfo.value)
+    assert time.monotonic() - started < 20
+
+
+def test_port_taken_is_a_start_error(server_factory, monkeypatch):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr("fixtures.servers.free_port", lambda: port)
+        with pytest.raises(ServerStartError) as excinfo:
+            server_factory.spawn()
+    assert "Address already in use" in str(excinfo.value) or "in use" in str(excinfo.value)
+
+
+def test_free_port_is_free():
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))

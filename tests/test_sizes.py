@@ -1,0 +1,59 @@
+"""Size parsing: MB means MiB, presets, and bad values as usage errors."""
+
+import pytest
+
+from fixtures.sizes import SizeError, label, parse_size, parse_sizes
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        pytest.param("256MB", 268435456, id="256MB-is-MiB"),
+        pytest.param("1GB", 1 << 30, id="1GB"),
+        pytest.param("2gb", 2 << 30, id="lower-case"),
+        pytest.param("64KB", 65536, id="KB"),
+        pytest.param("100B", 100, id="bytes"),
+    ],
+)
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+def test_seed_preset_is_the_seed_sizes():
+    assert parse_sizes("seed") == [256 << 20, 512 << 20, 1 << 30, 2 << 30]
+
+
+def test_sizes_are_sorted_and_deduplicated():
+    assert parse_sizes("1GB,16MB,1024MB") == [16 << 20, 1 << 30]
+
+
+@pytest.mark.parametrize("text", ["12XB", "0", "0MB", "-1MB", "1.5GB", "MB", "", "256"])
+def test_bad_size_names_value_and_accepted_forms(text):
+    with pytest.raises(SizeError) as excinfo:
+        parse_sizes(text)
+    assert "accepted" in str(excinfo.value) or "expected" in str(excinfo.value)
+    assert "B, KB, MB, GB" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("size, expected", [(256 << 20, "256MB"), (1 << 30, "1GB"), (1536 << 20, "1536MB"), (100, "100B")])
+def test_label(size, expected):
+    assert label(size) == expected
+
+
+@pytest.mark.parametrize(
+    "option, shown",
+    [
+        pytest.param("--upload-sizes=12XB", "'12XB'", id="size-12XB"),
+        pytest.param("--upload-sizes=-1MB", "'-1MB'", id="size-negative"),
+        pytest.param("--upload-rounds=0", "'0'", id="rounds-0"),
+        pytest.param("--upload-methods=request.magic", "'request.magic'", id="unknown-method"),
+        pytest.param("--upload-deployments=apache", "'apache'", id="unknown-deployment"),
+        pytest.param("--upload-hops=0", "'0'", id="hops-0"),
+        pytest.param("--upload-timeout=soon", "'soon'", id="timeout-not-a-number"),
+    ],
+)
+def test_bad_option_is_a_usage_error(run_suite, option, shown):
+    result = run_suite("--collect-only", "-q", option, timeout=120)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert shown in result.stderr
+    assert option.split("=")[0] in result.stderr
