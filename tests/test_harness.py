@@ -1,0 +1,110 @@
+"""The harness as a user runs it: pytest in a subprocess, its budget, its logs, its clean-up."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT
+
+STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
+
+
+def server_pids(output):
+    return [int(pid) for _, pid in STARTED.findall(output)]
+
+
+def alive(pids):
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
+    result = run_suite("tests/test_upload_benchmarks.py", "-s", "--benchmark-disable",
+                       "--upload-sizes=1MB", "--upload-methods=request.stream-chunked,request.files",
+                       "--upload-hops=1,2")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "4 passed" in result.stdout
+    pids = server_pids(result.stdout)
+    assert len(pids) == 3  # one 1-hop server, a 2-hop chain of two
+    assert alive(pids) == []
+    leftovers = [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_budget_fails_slow_upload_with_rate_and_log_then_skips_larger_size(run_suite):
+    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-sizes=8MB,64MB",
+                       "--upload-methods=request.stream-writelines", "--upload-hops=1",
+                       "--upload-timeout=2", "-rs")
+    out = result.stdout
+    assert result.returncode == 1, out[-3000:]
+    assert re.search(r"request\.stream \(writelines\) exceeded 2 s for 8MB \(\d+\.\d MB/s so far\)", out), out
+    assert "server log: upload-bench-werkzeug-0" in out
+    assert re.search(r"ran at \d+\.\d\d MB/s for 8MB, which predicts \d+ s for 64MB, over the 2 s budget", out), out
+    assert "1 failed, 1 skipped" in out
+
+
+def test_sigint_mid_upload_stops_servers_and_leaves_no_file(tmp_path, upload_options):
+    command = [
+        sys.executable, "-m", "pytest", "-s", "-o", f"cache_dir={tmp_path / 'cache'}",
+        f"--basetemp={tmp_path / 'basetemp'}", f"--upload-data-dir={upload_options.data_dir}",
+        "tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-sizes=32MB",
+        "--upload-methods=request.stream-writelines", "--upload-hops=2", "--upload-timeout=600",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    output = ""
+    deadline = time.monotonic() + 60
+    while len(server_pids(output)) < 2 and time.monotonic() < deadline:
+        output += proc.stdout.readline()
+    time.sleep(3)  # the upload is under way: writelines takes about a minute for 32MB
+    partials = list((tmp_path / "basetemp").rglob(".upload-*.partial"))
+    proc.send_signal(signal.SIGINT)
+    output += proc.communicate(timeout=120)[0]
+    pids = server_pids(output)
+    assert len(pids) == 2, output
+    assert partials, "the upload was not under way when SIGINT was sent"
+    assert alive(pids) == []
+    assert "KeyboardInterrupt" in output
+    assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
+
+
+def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_path, upload_options):
+    command = [
+        sys.executable, "-m", "pytest", "-s", "-o", f"cache_dir={tmp_path / 'cache'}",
+        f"--basetemp={tmp_path / 'basetemp-killed'}", f"--upload-data-dir={upload_options.data_dir}",
+        "tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-sizes=32MB",
+        "--upload-methods=request.stream-writelines", "--upload-hops=1", "--upload-timeout=600",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    output = ""
+    deadline = time.monotonic() + 60
+    while not server_pids(output) and time.monotonic() < deadline:
+        output += proc.stdout.readline()
+    proc.kill()  # no clean-up at all: the server is orphaned
+    proc.communicate(timeout=30)
+    orphans = server_pids(output)
+    assert alive(orphans) == orphans
+    try:
+        result = run_suite("tests/test_upload_benchmarks.py", "-s", "--benchmark-disable", "--upload-sizes=1MB",
+                           "--upload-methods=request.stream-chunked", "--upload-hops=1")
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert alive(orphans) == []
+        assert orphans[0] not in server_pids(result.stdout)
+    finally:
+        for pid in alive(orphans):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(tmp_path / "basetemp-killed", ignore_errors=True)
