@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from . import ENV_PREFIX
-from .deployments import DEPLOYMENTS, serve
+from .deployments import DEFAULT_WORKER_TIMEOUT, DEPLOYMENTS, ServeOptions, serve
 
 
 def parse_args(argv=None):
@@ -23,6 +23,14 @@ def parse_args(argv=None):
     parser.add_argument("--deployment", default="werkzeug", choices=sorted(DEPLOYMENTS))
     parser.add_argument(
         "--max-content-length", type=int, default=None, help="refuse bodies larger than this (413)"
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, default=None,
+        help="where the server keeps control sockets and pid files (default: UPLOAD_DIR.state)",
+    )
+    parser.add_argument(
+        "--worker-timeout", type=int, default=DEFAULT_WORKER_TIMEOUT,
+        help=f"seconds a worker may spend on one request (default: {DEFAULT_WORKER_TIMEOUT})",
     )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
@@ -42,7 +50,8 @@ def main(argv=None):
         f"upload_dir={args.upload_dir} next_hop={args.next_hop}",
         flush=True,
     )
-    serve(args.deployment, args.host, args.port)
+    state_dir = args.state_dir or args.upload_dir.with_name(args.upload_dir.name + ".state")
+    serve(args.deployment, ServeOptions(args.host, args.port, state_dir.resolve(), args.worker_timeout))
 
 
 if __name__ == "__main__":

@@ -48,5 +48,9 @@ def relay(endpoint):
         answer = downstream.json()
     except ValueError:
         abort(502, f"next hop {url} answered HTTP {downstream.status_code} without JSON")
-    answer.setdefault("via", []).insert(0, {"pid": os.getpid(), "forwarded": body.forwarded})
+    answer.setdefault("via", []).insert(0, {
+        "pid": os.getpid(),
+        "forwarded": body.forwarded,
+        "stream_type": f"{type(request.stream).__module__}.{type(request.stream).__qualname__}",
+    })
     return jsonify(answer), downstream.status_code

@@ -7,13 +7,18 @@ import pytest
 from fixtures.clients import UploadFailed, UploadTimedOut
 from fixtures.integrity import verify_and_delete, wait_for_no_leftovers
 from fixtures.servers import watch_logs
+from server_app.deployments import DEPLOYMENTS
 
 MiB = 1 << 20
 VERSIONS = {f"{pkg}_version": metadata.version(pkg) for pkg in ("flask", "werkzeug", "requests")}
 
 
 def test_upload(benchmark, request, cell, data_files, chains, upload_options, rate_book):
-    reason = rate_book.skip_reason(cell)
+    for name in dict.fromkeys(cell.deployments):
+        if not DEPLOYMENTS[name].available():
+            pytest.skip(f"deployment {name} needs the package {DEPLOYMENTS[name].package}, which is not installed")
+    method_skip = getattr(cell.method, "skip_reason", None)
+    reason = (method_skip and method_skip(cell.deployments)) or rate_book.skip_reason(cell)
     if reason:
         pytest.skip(reason)
     datafile = data_files.get(cell.size)
@@ -31,6 +36,8 @@ def test_upload(benchmark, request, cell, data_files, chains, upload_options, ra
         deployment=cell.deployment,
         hops=cell.hops,
         md5=datafile.md5,
+        deployment_versions={name: DEPLOYMENTS[name].version() for name in cell.deployments},
+        deployment_settings={name: DEPLOYMENTS[name].settings for name in cell.deployments},
         **VERSIONS,
     )
 
@@ -69,6 +76,9 @@ def test_upload(benchmark, request, cell, data_files, chains, upload_options, ra
     assert rounds and all("verified" in state for state in rounds), "an upload was not verified"
 
     benchmark.extra_info["md5_verified"] = len(rounds)
+    answer = rounds[0]["answer"]
+    benchmark.extra_info["stream_type"] = answer.get("stream_type")
+    benchmark.extra_info["relay_stream_types"] = [hop.get("stream_type") for hop in answer.get("via", [])]
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
         median = stats.stats.median
