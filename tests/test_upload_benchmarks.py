@@ -66,6 +66,9 @@ def test_upload(benchmark, request, cell, data_files, chains, upload_options, ra
         )
     except UploadFailed as exc:
         failure = f"{cell.method.name} failed for {datafile.label}: {exc}"
+        dead = [f"{s.name} (pid {s.pid})" for s in chain.servers if not s.is_serving()]
+        if dead:
+            failure += f"; server {', '.join(dead)} is not running any more"
     finally:
         for state in rounds:  # --benchmark-disable skips teardown, and so may a failure
             verify(state)

@@ -1,0 +1,120 @@
+"""Every deployment: serves every method intact, refuses what it cannot read, stops without orphans."""
+
+import hashlib
+import re
+import signal
+import subprocess
+import sys
+import os
+import time
+
+import psutil
+import pytest
+import requests
+
+from fixtures.integrity import verify_and_delete
+from fixtures.methods import METHODS
+from fixtures.servers import Chain
+from server_app.deployments import DEPLOYMENTS
+from tests.conftest import ROOT
+
+SIZE = 1 << 20
+
+
+def deployment_params():
+    return [
+        pytest.param(name, id=name, marks=pytest.mark.skipif(
+            not d.available(), reason=f"deployment {name} needs the package {d.package}, which is not installed"))
+        for name, d in DEPLOYMENTS.items()
+    ]
+
+
+def alive(pids):
+    living = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                living.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return living
+
+
+@pytest.mark.parametrize("deployment", deployment_params())
+def test_deployment_serves_every_method_and_stops_without_orphans(server_factory, data_files, deployment):
+    datafile = data_files.get(SIZE)
+    server = server_factory.spawn(deployment)
+    chain = Chain([server])
+    pids = [p.pid for p in server.processes()]
+    try:
+        assert pids and alive(pids) == pids
+        served = []
+        for method in METHODS.values():
+            if method.skip_reason((deployment,)):
+                continue
+            answer = method.send(method.url(server.url), datafile.path, datafile.size, 60)
+            assert verify_and_delete(answer, chain, datafile) == datafile.md5
+            served.append(method.id)
+        assert "request.files" in served and "request.stream-chunked" in served
+    finally:
+        server_factory.stop(server)
+    assert alive(pids) == [], f"{deployment} left processes behind"
+
+
+def chunked_body(data, block=64 << 10):
+    for start in range(0, len(data), block):
+        yield data[start:start + block]
+
+
+@pytest.mark.parametrize("deployment", deployment_params())
+def test_chunked_body_arrives_intact_or_is_refused_never_stored_short(server_factory, deployment):
+    data = os.urandom(3 << 20)
+    server = server_factory.spawn(deployment)
+    try:
+        response = requests.post(f"{server.url}/upload/stream-chunked", data=chunked_body(data),
+                                 headers={"Content-Type": "application/octet-stream"}, timeout=60)
+        stored = sorted(server.upload_dir.iterdir())
+        if response.status_code == 200:
+            assert [p.name for p in stored] == [response.json()["stored_name"]]
+            assert hashlib.md5(stored[0].read_bytes()).hexdigest() == hashlib.md5(data).hexdigest()
+        else:
+            assert 400 <= response.status_code < 600
+            assert stored == [], f"{deployment} refused the body but stored {stored}"
+    finally:
+        server_factory.stop(server)
+
+
+STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
+
+
+@pytest.mark.parametrize("deployment", deployment_params())
+def test_server_killed_mid_upload_fails_that_cell_and_the_run_goes_on(tmp_path, upload_options, deployment):
+    basetemp = tmp_path / "basetemp"
+    command = [
+        sys.executable, "-m", "pytest", "-s", "-p", "no:randomly", "-o", f"cache_dir={tmp_path / 'cache'}",
+        f"--basetemp={basetemp}", f"--upload-data-dir={upload_options.data_dir}",
+        "tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-sizes=256MB", "--upload-hops=1",
+        f"--upload-deployments={deployment}", "--upload-rounds=1",
+        "--upload-methods=request.stream-chunked,request.files",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    output = proc.stdout.readline()
+    while not STARTED.search(output) and proc.poll() is None:
+        output += proc.stdout.readline()
+    pid = int(STARTED.search(output).group(2))
+    # The upload is under way once its bytes land on the server's disk (waitress buffers in TMPDIR).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(any(d.iterdir()) for d in [*basetemp.glob("servers*/*/uploads"), *basetemp.glob("servers*/*/tmp")]):
+            break
+        time.sleep(0.005)
+    victims = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    for victim in victims:
+        victim.send_signal(signal.SIGKILL)
+    output += proc.communicate(timeout=300)[0]
+    assert "1 failed, 1 passed" in output, output[-4000:]
+    assert re.search(r"request\.stream \(chunked copy\) failed for 256MB: .+", output), output[-4000:]
+    assert "is not running any more" in output
+    assert f"server log: upload-bench-{deployment}-0" in output
+    assert alive([int(p) for _, p in STARTED.findall(output)]) == []
