@@ -11,6 +11,7 @@ pytest_plugins = [
     "fixtures.datafiles",
     "fixtures.servers",
     "fixtures.matrix",
+    "fixtures.results",
 ]
 
 
