@@ -1,0 +1,366 @@
+"""More ways to upload: the new endpoints (Flask test client), the new clients (real servers), the registry."""
+
+import hashlib
+import io
+import socket
+import threading
+import time
+
+import pytest
+
+from fixtures import clients
+from fixtures.clients import UploadFailed, UploadTimedOut
+from fixtures.live import files_in, final, relay, wait_until_empty  # noqa: F401 (fixtures)
+from fixtures.methods import (
+    METHODS, METHODS_END, METHODS_START, RELAY_NEEDS_LENGTH, UWSGI_NO_CHUNKED_INPUT, methods_table,
+)
+from server_app import create_app
+from server_app.deployments import DEPLOYMENTS
+from server_app.receiving import ENDPOINTS
+from server_app.storage import STORED_NAME
+from tests.conftest import ROOT
+
+# 3 MiB and a bit: many 64 KiB blocks, several 1 MiB ones, and a tail that is no whole block.
+BODY = bytes(range(256)) * 4096 * 3 + b"\r\n--not-a-boundary\r\nodd tail"
+MD5 = hashlib.md5(BODY).hexdigest()
+STREAM_ENDPOINTS = ["stream-64k", "stream-8m", "get-data"]
+NEW_ENDPOINTS = [*STREAM_ENDPOINTS, "streaming-form-data"]
+BOUNDARY = "b0undary"
+MULTIPART_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def part(name, content, filename="x.bin"):
+    return (
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + content + b"\r\n"
+
+
+def multipart(*parts):
+    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+# --- the endpoints, through Flask's test client -------------------------------------------------
+
+
+@pytest.fixture
+def upload_dir(tmp_path):
+    return tmp_path / "uploads"
+
+
+@pytest.fixture
+def client(upload_dir):
+    return create_app({"UPLOAD_DIR": upload_dir, "TESTING": True}).test_client()
+
+
+def stored_files(upload_dir):
+    """Every file in the upload dir, hidden partial files included."""
+    return sorted(p.name for p in upload_dir.iterdir())
+
+
+def post(client, endpoint, body=BODY, filename="data.bin"):
+    if endpoint == "streaming-form-data":
+        # Werkzeug's own multipart encoder here; the live tests use requests-toolbelt's.
+        return client.post(f"/upload/{endpoint}", data={"file": (io.BytesIO(body), filename)},
+                           content_type="multipart/form-data")
+    return client.post(f"/upload/{endpoint}", data=body, content_type="application/octet-stream")
+
+
+def assert_stored(response, upload_dir, endpoint, body=BODY):
+    assert response.status_code == 200, response.json
+    answer = response.json
+    assert answer["bytes"] == len(body)
+    assert answer["method"] == endpoint
+    assert STORED_NAME.fullmatch(answer["stored_name"])
+    assert stored_files(upload_dir) == [answer["stored_name"]]
+    assert hashlib.md5((upload_dir / answer["stored_name"]).read_bytes()).hexdigest() == hashlib.md5(body).hexdigest()
+
+
+@pytest.mark.parametrize("endpoint", NEW_ENDPOINTS)
+def test_new_endpoint_stores_the_exact_body(client, upload_dir, endpoint):
+    assert_stored(post(client, endpoint), upload_dir, endpoint)
+
+
+def test_streaming_form_data_parses_a_body_that_arrives_in_tiny_pieces(upload_dir):
+    # 7-byte reads split every delimiter and header across reads
+    client = create_app({"UPLOAD_DIR": upload_dir, "BLOCK_SIZE": 7}).test_client()
+    body = BODY[:50_000]
+    response = client.post("/upload/streaming-form-data", data=multipart(part("other", b"x" * 100),
+                                                                          part("file", body)),
+                           content_type=MULTIPART_TYPE)
+    assert_stored(response, upload_dir, "streaming-form-data", body)
+
+
+def test_streaming_form_data_ignores_other_fields(client, upload_dir):
+    response = client.post("/upload/streaming-form-data",
+                           data=multipart(part("before", b"ignored"), part("file", BODY), part("after", b"too")),
+                           content_type=MULTIPART_TYPE)
+    assert_stored(response, upload_dir, "streaming-form-data")
+
+
+@pytest.mark.parametrize("endpoint", NEW_ENDPOINTS)
+def test_empty_body_or_part_is_refused_and_nothing_stored(client, upload_dir, endpoint):
+    if endpoint == "streaming-form-data":
+        response = client.post(f"/upload/{endpoint}", data=multipart(part("file", b"")), content_type=MULTIPART_TYPE)
+    else:
+        response = post(client, endpoint, body=b"")
+    assert response.status_code == 400
+    assert "empty" in response.json["detail"]
+    assert stored_files(upload_dir) == []
+
+
+@pytest.mark.parametrize(
+    "endpoint, content_type",
+    [("stream-64k", "text/plain"), ("stream-8m", MULTIPART_TYPE), ("get-data", None),
+     ("streaming-form-data", "application/octet-stream")],
+)
+def test_wrong_content_type_is_415(client, upload_dir, endpoint, content_type):
+    response = client.post(f"/upload/{endpoint}", data=b"abc", content_type=content_type)
+    assert response.status_code == 415
+    assert "takes" in response.json["detail"]
+    assert stored_files(upload_dir) == []
+
+
+WHOLE = multipart(part("file", BODY))
+
+
+@pytest.mark.parametrize(
+    "content_type, body, detail",
+    [
+        pytest.param(MULTIPART_TYPE, multipart(part("other", BODY)), "no 'file' part", id="no-file-part"),
+        pytest.param(MULTIPART_TYPE, multipart(), "no 'file' part", id="no-part-at-all"),
+        pytest.param(MULTIPART_TYPE, multipart(part("file", b"one"), part("file", b"two")), "2 'file' parts",
+                     id="two-file-parts"),
+        pytest.param("multipart/form-data", WHOLE, "Content-Type", id="no-boundary"),
+        pytest.param("multipart/form-data; boundary=other", WHOLE, "malformed", id="wrong-boundary"),
+        pytest.param(MULTIPART_TYPE, b"garbage\r\n" * 1000, "malformed", id="garbage"),
+        pytest.param(MULTIPART_TYPE, WHOLE[:-30], "closing boundary", id="truncated-in-the-part"),
+        pytest.param(MULTIPART_TYPE, part("file", BODY) + part("next", b"cut sh"), "closing boundary",
+                     id="truncated-after-the-part"),
+        # RFC 2046 allows an epilogue, but the parser then never ends the part (it even withholds
+        # its data), so a body with one is refused rather than stored wrong
+        pytest.param(MULTIPART_TYPE, WHOLE + b"more data\r\n", "closing boundary", id="data-after-the-end"),
+    ],
+)
+def test_streaming_form_data_refuses_bad_bodies_with_400_and_stores_nothing(
+    client, upload_dir, content_type, body, detail
+):
+    response = client.post("/upload/streaming-form-data", data=body, content_type=content_type)
+    assert response.status_code == 400, response.json
+    assert detail in response.json["detail"]
+    assert stored_files(upload_dir) == []
+
+
+@pytest.mark.parametrize("filename", ["../../escape.bin", "/etc/passwd", ".hidden"])
+def test_streaming_form_data_never_uses_the_client_file_name(client, upload_dir, filename):
+    response = post(client, "streaming-form-data", filename=filename)
+    assert response.status_code == 200
+    assert stored_files(upload_dir) == [response.json["stored_name"]]
+    assert not (upload_dir.parent / "escape.bin").exists()
+
+
+def test_every_endpoint_is_routed_on_the_final_hop_and_the_relay(upload_dir):
+    final = create_app({"UPLOAD_DIR": upload_dir}).test_client()
+    relay = create_app({"UPLOAD_DIR": upload_dir, "NEXT_HOP": "http://127.0.0.1:9"}).test_client()
+    for endpoint in ENDPOINTS:
+        assert final.post(f"/upload/{endpoint}", data=b"x", content_type="text/plain").status_code == 415
+        # the relay knows the endpoint: it refuses the empty body (411) instead of answering 404
+        assert relay.post(f"/upload/{endpoint}").status_code == 411
+    assert stored_files(upload_dir) == []
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+
+def test_every_endpoint_has_a_method_and_every_method_an_endpoint():
+    assert {m.endpoint for m in METHODS.values()} == set(ENDPOINTS)
+    assert all(key == m.id for key, m in METHODS.items())
+    assert len({m.name for m in METHODS.values()}) == len(METHODS)
+
+
+def test_the_issue_7_combinations_are_registered():
+    pairs = {(m.send, m.endpoint) for m in METHODS.values()}
+    assert {
+        (clients.send_multipart_encoder, "files"),
+        (clients.send_multipart_encoder, "streaming-form-data"),
+        (clients.send_data, "get-data"),
+        (clients.send_data, "stream-64k"),
+        (clients.send_data, "stream-8m"),
+        (clients.send_chunked, "stream-chunked"),
+    } <= pairs
+
+
+CHUNKED = METHODS["request.stream-chunked-generator"]
+
+
+@pytest.mark.parametrize(
+    "deployments, reasons",
+    [
+        (("werkzeug",), []),
+        (("gunicorn",), []),
+        (("waitress",), []),
+        (("uwsgi",), [UWSGI_NO_CHUNKED_INPUT]),
+        (("uwsgi-seed",), [UWSGI_NO_CHUNKED_INPUT]),
+        (("werkzeug", "werkzeug"), [RELAY_NEEDS_LENGTH]),
+        (("gunicorn", "uwsgi"), [RELAY_NEEDS_LENGTH]),
+        (("uwsgi", "uwsgi", "uwsgi"), [RELAY_NEEDS_LENGTH, UWSGI_NO_CHUNKED_INPUT]),
+    ],
+)
+def test_skip_reason_of_the_chunked_client(deployments, reasons):
+    assert CHUNKED.skip_reason(deployments) == ("; ".join(reasons) or None)
+
+
+def test_methods_with_a_content_length_run_everywhere():
+    chains = [(d,) * hops for d in DEPLOYMENTS for hops in (1, 2, 3)]
+    for method in METHODS.values():
+        if method is not CHUNKED:
+            assert [method.skip_reason(chain) for chain in chains] == [None] * len(chains), method.id
+
+
+def test_methods_table_has_one_row_per_method():
+    lines = methods_table().splitlines()
+    assert lines[0].startswith("| Method |") and set(lines[1]) <= set("| -")
+    assert len(lines) == 2 + len(METHODS)
+    for line, method in zip(lines[2:], METHODS.values()):
+        assert line.startswith(f"| {method.name} | `{method.id}` |")
+        assert line.count(" | ") == 4  # no unescaped pipe in a cell
+
+
+def test_readme_methods_table_is_the_registry():
+    readme = ROOT / "README.md"
+    text = readme.read_text() if readme.is_file() else ""
+    if METHODS_START not in text or METHODS_END not in text:
+        pytest.skip(f"README.md has no {METHODS_START} / {METHODS_END} markers yet: put the output of "
+                    "`python -m fixtures.methods` between them")
+    between = text.split(METHODS_START, 1)[1].split(METHODS_END, 1)[0]
+    assert between.strip() == methods_table().strip(), "README's methods table is stale: regenerate it with " \
+        "`python -m fixtures.methods`"
+
+
+# --- the clients, against real servers ----------------------------------------------------------
+
+NEW_METHODS = [
+    "request.stream-64k", "request.stream-8m", "request.get_data", "request.stream-chunked-generator",
+    "request.files-multipartencoder", "streaming-form-data-multipartencoder",
+]
+
+
+@pytest.fixture
+def datafile(tmp_path):
+    path = tmp_path / "body.bin"
+    path.write_bytes(BODY)
+    return path
+
+
+def check_and_delete(answer, server):
+    stored = server.upload_dir / answer["stored_name"]
+    try:
+        assert answer["bytes"] == len(BODY)
+        assert hashlib.md5(stored.read_bytes()).hexdigest() == MD5
+    finally:
+        stored.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("method_id", NEW_METHODS)
+def test_new_method_stores_the_exact_file_on_a_real_server(final, datafile, method_id):
+    method = METHODS[method_id]
+    answer = method.send(method.url(final.url), datafile, len(BODY), 60)
+    assert answer["method"] == method.endpoint
+    if method.send is clients.send_chunked:
+        assert answer["content_length"] is None  # no Content-Length was sent
+        assert answer["stream_type"] == "werkzeug.serving.DechunkedInput"
+    elif method.send is clients.send_multipart_encoder:
+        assert answer["content_length"] > len(BODY)  # the multipart body, sized up front
+    else:
+        assert answer["content_length"] == len(BODY)
+    check_and_delete(answer, final)
+
+
+@pytest.mark.parametrize("method_id", ["request.files-multipartencoder", "streaming-form-data-multipartencoder",
+                                       "request.get_data", "request.stream-8m"])
+def test_new_method_crosses_a_relay(final, relay, datafile, method_id):
+    method = METHODS[method_id]
+    answer = method.send(method.url(relay.url), datafile, len(BODY), 60)
+    assert answer["pid"] == final.pid
+    assert len(answer["via"]) == 1
+    check_and_delete(answer, final)
+    assert files_in(relay) == []
+
+
+def test_chunked_generator_is_refused_by_a_relay_with_411_not_lost(final, relay, datafile):
+    with pytest.raises(UploadFailed) as excinfo:
+        CHUNKED.send(CHUNKED.url(relay.url), datafile, len(BODY), 60)
+    assert "HTTP 411" in str(excinfo.value) and "Content-Length" in str(excinfo.value)
+    assert wait_until_empty(final, relay) == {}
+
+
+@pytest.mark.parametrize("send, endpoint", [(clients.send_multipart_encoder, "streaming-form-data"),
+                                            (clients.send_chunked, "stream-chunked")])
+def test_streaming_client_reads_the_file_as_it_sends(final, datafile, send, endpoint):
+    calls = []
+    answer = send(f"{final.url}/upload/{endpoint}", datafile, len(BODY), 60,
+                  progress=lambda sent, total: calls.append((sent, total)))
+    check_and_delete(answer, final)
+    assert len(calls) > 3  # many reads, not one body built in memory
+    assert [sent for sent, _ in calls] == sorted(sent for sent, _ in calls)
+    sent, total = calls[-1]
+    assert sent == total >= len(BODY)
+
+
+@pytest.fixture
+def slow_sink():
+    """A loopback TCP server that reads whatever it is sent at about 1.6 MB/s, never answers, and stops by itself."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(20)
+    stop = threading.Event()
+
+    def sink():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(1)
+            deadline = time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    if not conn.recv(16 << 10):
+                        return
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=sink, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/upload/x"
+    stop.set()
+    listener.close()
+    thread.join(30)
+
+
+@pytest.mark.parametrize("send", [clients.send_multipart_encoder, clients.send_chunked])
+def test_streaming_client_stops_at_its_budget_mid_body(slow_sink, data_files, send):
+    datafile = data_files.get(8 << 20)
+    started = time.monotonic()
+    with pytest.raises(UploadTimedOut) as excinfo:
+        send(slow_sink, datafile.path, datafile.size, 0.5)
+    assert time.monotonic() - started < 5
+    assert 0 < excinfo.value.sent < datafile.size
+    assert excinfo.value.elapsed > 0.5
+
+
+@pytest.mark.skipif(not DEPLOYMENTS["uwsgi"].available(), reason="pyuwsgi is not installed")
+def test_uwsgi_reads_a_chunked_body_as_empty_which_is_why_the_cell_is_skipped(server_factory, datafile):
+    server = server_factory.spawn("uwsgi")
+    try:
+        with pytest.raises(UploadFailed) as excinfo:
+            CHUNKED.send(CHUNKED.url(server.url), datafile, len(BODY), 60)
+        assert "HTTP 400" in str(excinfo.value) and "empty body" in str(excinfo.value)
+        assert files_in(server) == []
+    finally:
+        server_factory.stop(server)
