@@ -4,6 +4,8 @@ import pytest
 
 pytest.register_assert_rewrite("fixtures")
 
+from fixtures.datafiles import DataFiles
+from fixtures.diskspace import check_free_space
 from fixtures.options import add_options, parse_options, upload_options_key
 
 pytest_plugins = [
@@ -20,4 +22,9 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config.stash[upload_options_key] = parse_options(config)
+    options = parse_options(config)
+    config.stash[upload_options_key] = options
+    problem = check_free_space(options.data_dir, options.sizes, max(options.hops),
+                               DataFiles(options.data_dir).path_for, config.option.basetemp)
+    if problem and not config.option.collectonly:
+        raise pytest.UsageError(problem)

@@ -14,6 +14,7 @@ def create_app(config=None):
 
     UPLOAD_DIR (required) is where uploads are stored. NEXT_HOP, when set, turns this
     server into a pass-through hop that streams every upload on to that base URL.
+    UPLOAD_LIMIT, when set, refuses bodies larger than that many bytes with 413.
     """
     app = Flask(__name__)
     app.config.update(UPLOAD_DIR=None, NEXT_HOP=None, BLOCK_SIZE=1024 * 1024)
@@ -27,10 +28,17 @@ def create_app(config=None):
     app.config["UPLOAD_DIR"] = upload_dir
     app.config["BLOCK_SIZE"] = int(app.config["BLOCK_SIZE"])
     if app.config.get("MAX_CONTENT_LENGTH") is not None:
-        app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_CONTENT_LENGTH"])
+        raise ValueError(
+            "MAX_CONTENT_LENGTH would wrap request.stream in Werkzeug's LimitedStream on every "
+            "server (the slow path for line iteration): set UPLOAD_LIMIT instead"
+        )
+    if app.config.get("UPLOAD_LIMIT") is not None:
+        app.config["UPLOAD_LIMIT"] = int(app.config["UPLOAD_LIMIT"])
 
-    from . import health, receiving, relaying
+    from . import health, limits, profiling, receiving, relaying
 
+    profiling.init_app(app)  # hooks only when config PROFILING allows it
+    app.before_request(limits.refuse_declared_oversize)
     app.register_blueprint(health.bp)
     if app.config["NEXT_HOP"]:
         app.register_blueprint(relaying.bp)

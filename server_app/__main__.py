@@ -22,7 +22,8 @@ def parse_args(argv=None):
     )
     parser.add_argument("--deployment", default="werkzeug", choices=sorted(DEPLOYMENTS))
     parser.add_argument(
-        "--max-content-length", type=int, default=None, help="refuse bodies larger than this (413)"
+        "--max-content-length", type=int, default=None,
+        help="refuse bodies over this many bytes with 413, by their Content-Length (request.stream is left as the server gives it)"
     )
     parser.add_argument(
         "--state-dir", type=Path, default=None,
@@ -31,6 +32,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--worker-timeout", type=int, default=DEFAULT_WORKER_TIMEOUT,
         help=f"seconds a worker may spend on one request (default: {DEFAULT_WORKER_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--allow-profiling", action="store_true",
+        help="profile (cProfile + tracemalloc) requests that carry the header X-Upload-Profile: 1 "
+        f"and add the result to the answer (sets {ENV_PREFIX}PROFILING=1); without it the header is ignored",
     )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
@@ -44,10 +50,15 @@ def main(argv=None):
     if args.next_hop:
         os.environ[f"{ENV_PREFIX}NEXT_HOP"] = args.next_hop
     if args.max_content_length is not None:
-        os.environ[f"{ENV_PREFIX}MAX_CONTENT_LENGTH"] = str(args.max_content_length)
+        os.environ[f"{ENV_PREFIX}UPLOAD_LIMIT"] = str(args.max_content_length)
+    if args.allow_profiling:
+        os.environ[f"{ENV_PREFIX}PROFILING"] = "1"
+    else:  # the flag is the only switch: an inherited variable does not allow profiling
+        os.environ.pop(f"{ENV_PREFIX}PROFILING", None)
     print(
         f"server_app: {args.deployment} on http://{args.host}:{args.port} "
-        f"upload_dir={args.upload_dir} next_hop={args.next_hop}",
+        f"upload_dir={args.upload_dir} next_hop={args.next_hop}"
+        + (" profiling=allowed" if args.allow_profiling else ""),
         flush=True,
     )
     state_dir = args.state_dir or args.upload_dir.with_name(args.upload_dir.name + ".state")

@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from streaming_form_data import ParseFailedException, StreamingFormDataParser
 from streaming_form_data.targets import BaseTarget
 
+from .limits import refuse_stored_oversize
 from .storage import new_upload
 
 bp = Blueprint("receiving", __name__)
@@ -32,6 +33,7 @@ def _answer(stored, method):
     if stored.bytes == 0:
         stored.path.unlink()
         abort(400, "empty body: nothing was stored")
+    refuse_stored_oversize(stored)
     return jsonify(
         stored_name=stored.name,
         bytes=stored.bytes,

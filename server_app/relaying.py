@@ -5,6 +5,7 @@ import os
 import requests
 from flask import Blueprint, abort, current_app, jsonify, request
 
+from . import profiling
 from .receiving import ENDPOINTS
 
 bp = Blueprint("relaying", __name__)
@@ -39,6 +40,8 @@ def relay(endpoint):
     # The target is server-side configuration only: nothing in the request chooses it.
     url = f"{current_app.config['NEXT_HOP'].rstrip('/')}/upload/{endpoint}"
     headers = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream")}
+    if profiling.active():  # profile every hop: the next one too (it must allow profiling itself)
+        headers[profiling.HEADER] = "1"
     body = BodyReader(request.stream, length)
     try:
         downstream = requests.post(url, data=body, headers=headers, timeout=(10, None))
@@ -48,6 +51,7 @@ def relay(endpoint):
         answer = downstream.json()
     except ValueError:
         abort(502, f"next hop {url} answered HTTP {downstream.status_code} without JSON")
+    # A profiled request gets this hop's "profile" added to this entry, after the handler returns.
     answer.setdefault("via", []).insert(0, {
         "pid": os.getpid(),
         "forwarded": body.forwarded,

@@ -93,7 +93,7 @@ def test_server_killed_mid_upload_fails_that_cell_and_the_run_goes_on(tmp_path, 
     command = [
         sys.executable, "-m", "pytest", "-s", "-p", "no:randomly", "-o", f"cache_dir={tmp_path / 'cache'}",
         f"--basetemp={basetemp}", f"--upload-data-dir={upload_options.data_dir}",
-        "tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-sizes=256MB", "--upload-hops=1",
+        "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=256MB", "--upload-hops=1",
         f"--upload-deployments={deployment}", "--upload-rounds=1",
         "--upload-methods=request.stream-chunked,request.files",
     ]

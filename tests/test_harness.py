@@ -1,5 +1,6 @@
 """The harness as a user runs it: pytest in a subprocess, its budget, its logs, its clean-up."""
 
+import json
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ import time
 import psutil
 import pytest
 
+from fixtures.datafiles import DataFiles
 from tests.conftest import ROOT
 
 STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
@@ -33,20 +35,20 @@ def alive(pids):
 
 def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
     result = run_suite("tests/test_upload_benchmarks.py", "-s", "--benchmark-disable",
-                       "--upload-sizes=1MB", "--upload-methods=request.stream-chunked,request.files",
+                       "--upload-sizes=1MB", "--upload-deployments=werkzeug", "--upload-methods=request.stream-chunked,request.files",
                        "--upload-hops=1,2")
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "4 passed" in result.stdout
+    assert "6 passed" in result.stdout  # 2 baselines, 2 methods x 2 chains
     pids = server_pids(result.stdout)
-    assert len(pids) == 3  # one 1-hop server, a 2-hop chain of two
+    assert len(pids) == 4  # the socket receiver, one 1-hop server, a 2-hop chain of two
     assert alive(pids) == []
     leftovers = [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()]
     assert leftovers == []
 
 
 def test_budget_fails_slow_upload_with_rate_and_log_then_skips_larger_size(run_suite):
-    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-sizes=8MB,64MB",
-                       "--upload-methods=request.stream-writelines", "--upload-hops=1",
+    result = run_suite("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=8MB,64MB",
+                       "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines", "--upload-hops=1",
                        "--upload-timeout=2", "-rs")
     out = result.stdout
     assert result.returncode == 1, out[-3000:]
@@ -60,8 +62,8 @@ def test_sigint_mid_upload_stops_servers_and_leaves_no_file(tmp_path, upload_opt
     command = [
         sys.executable, "-m", "pytest", "-s", "-o", f"cache_dir={tmp_path / 'cache'}",
         f"--basetemp={tmp_path / 'basetemp'}", f"--upload-data-dir={upload_options.data_dir}",
-        "tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-sizes=32MB",
-        "--upload-methods=request.stream-writelines", "--upload-hops=2", "--upload-timeout=600",
+        "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=32MB",
+        "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines", "--upload-hops=2", "--upload-timeout=600",
     ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -85,8 +87,8 @@ def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_p
     command = [
         sys.executable, "-m", "pytest", "-s", "-o", f"cache_dir={tmp_path / 'cache'}",
         f"--basetemp={tmp_path / 'basetemp-killed'}", f"--upload-data-dir={upload_options.data_dir}",
-        "tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-sizes=32MB",
-        "--upload-methods=request.stream-writelines", "--upload-hops=1", "--upload-timeout=600",
+        "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=32MB",
+        "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines", "--upload-hops=1", "--upload-timeout=600",
     ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -99,8 +101,8 @@ def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_p
     orphans = server_pids(output)
     assert alive(orphans) == orphans
     try:
-        result = run_suite("tests/test_upload_benchmarks.py", "-s", "--benchmark-disable", "--upload-sizes=1MB",
-                           "--upload-methods=request.stream-chunked", "--upload-hops=1")
+        result = run_suite("tests/test_upload_benchmarks.py::test_upload", "-s", "--benchmark-disable", "--upload-sizes=1MB",
+                           "--upload-deployments=werkzeug", "--upload-methods=request.stream-chunked", "--upload-hops=1")
         assert result.returncode == 0, result.stdout[-3000:]
         assert alive(orphans) == []
         assert orphans[0] not in server_pids(result.stdout)
@@ -108,3 +110,36 @@ def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_p
         for pid in alive(orphans):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(tmp_path / "basetemp-killed", ignore_errors=True)
+
+
+def test_full_matrix_once_stores_every_byte_intact(run_suite, tmp_path):
+    run_json = tmp_path / "run.json"
+    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-disable", "--upload-sizes=1MB",
+                       f"--benchmark-json={run_json}", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:]
+    summary = json.loads((tmp_path / "run.upload-summary.json").read_text())
+    passed = int(re.search(r"(\d+) passed", result.stdout).group(1))
+    assert summary["failed"] == []
+    assert summary["md5_mismatches"] == 0
+    assert summary["md5_checked"] == passed - 2  # every upload cell once; the 2 baselines check their own
+    assert summary["bytes_received"] == summary["bytes_sent"] == summary["md5_checked"] * (1 << 20)
+
+
+def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_path):
+    data_dir = tmp_path / "data"
+    datafile = DataFiles(data_dir).get(1 << 20)
+    sidecar = datafile.path.with_name(datafile.path.name + ".md5.json")
+    record = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**record, "md5": "0" * 32}))  # the source's md5 is now wrong
+    run_json = tmp_path / "run.json"
+    result = run_suite("tests/test_upload_benchmarks.py::test_upload", "-s", "--benchmark-disable",
+                       "--upload-sizes=1MB", "--upload-deployments=werkzeug", "--upload-hops=1,2",
+                       "--upload-methods=request.stream-chunked", f"--upload-data-dir={data_dir}",
+                       f"--benchmark-json={run_json}")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "md5 mismatch for 1MB" in result.stdout
+    assert "2 failed" in result.stdout
+    summary = json.loads((tmp_path / "run.upload-summary.json").read_text())
+    assert summary["md5_mismatches"] == 2 and len(summary["failed"]) == 2
+    assert alive(server_pids(result.stdout)) == []
+    assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []

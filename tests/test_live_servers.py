@@ -8,37 +8,11 @@ import psutil
 import pytest
 import requests
 
+from fixtures.live import files_in, final, relay, wait_until_empty  # noqa: F401 (fixtures)
 from fixtures.servers import ServerStartError, free_port
 
 BODY = bytes(range(256)) * 8192  # 2 MiB
 MD5 = hashlib.md5(BODY).hexdigest()
-
-
-def files_in(server):
-    return sorted(p.name for p in server.upload_dir.iterdir())
-
-
-def wait_until_empty(*servers, timeout=30):
-    deadline = time.monotonic() + timeout
-    while any(files_in(s) for s in servers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return {s.name: files_in(s) for s in servers if files_in(s)}
-
-
-@pytest.fixture(scope="module")
-def final(server_factory):
-    """Spawn a final-hop server."""
-    server = server_factory.spawn()
-    yield server
-    server_factory.stop(server)
-
-
-@pytest.fixture(scope="module")
-def relay(server_factory, final):
-    """Spawn a relay whose next hop is the final server."""
-    server = server_factory.spawn(next_hop=final.url)
-    yield server
-    server_factory.stop(server)
 
 
 def abort_halfway(url_path, server, content_type="application/octet-stream", body=BODY):

@@ -1,5 +1,7 @@
 """Size parsing: MB means MiB, presets, and bad values as usage errors."""
 
+import re
+
 import pytest
 
 from fixtures.sizes import SizeError, label, parse_size, parse_sizes
@@ -57,3 +59,10 @@ def test_bad_option_is_a_usage_error(run_suite, option, shown):
     assert result.returncode == 4, result.stdout + result.stderr
     assert shown in result.stderr
     assert option.split("=")[0] in result.stderr
+
+
+def test_short_disk_space_stops_the_run_naming_need_and_free(run_suite):
+    result = run_suite("--benchmark-only", "--upload-sizes=1MB,100TB", "-q", timeout=120)
+    assert result.returncode == 4
+    assert "not enough free disk space" in result.stderr
+    assert re.search(r"needs \d+\.\d TiB .* but \d+\.\d GiB is free", result.stderr), result.stderr

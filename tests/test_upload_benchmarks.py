@@ -14,8 +14,9 @@ from fixtures.baselines import copy_file, receiver_ready, send_file
 from fixtures.client_process import ClientProcess
 from fixtures.clients import UploadFailed, UploadTimedOut
 from fixtures.datafiles import md5_of
-from fixtures.integrity import IntegrityError, verify_and_delete, wait_for_no_leftovers
+from fixtures.integrity import IntegrityError, remove_leftovers, verify_and_delete, wait_for_no_leftovers
 from fixtures.measure import ServerMeter, own_peak_rss
+from fixtures.profiles import ProfileMissing, profile_upload
 from fixtures.results import record_cell
 from fixtures.servers import watch_logs
 from server_app.deployments import DEPLOYMENTS
@@ -160,8 +161,17 @@ def test_upload(benchmark, request, cell, data_files, chains, upload_options, ra
     def verify(state):
         if "server" not in state:
             state["server"] = state["meter"].stop(datafile.size if "answer" in state else 0)
-        if "answer" in state and "verified" not in state:
-            state["verified"] = verify_and_delete(state["answer"], chain, datafile)
+        if "answer" in state and "checked" not in state:
+            state["checked"] = True
+            results.bytes_sent += datafile.size
+            results.bytes_received += state["answer"].get("bytes") or 0
+            try:
+                state["verified"] = verify_and_delete(state["answer"], chain, datafile)
+            except IntegrityError:
+                results.md5_mismatches += 1
+                raise
+            finally:
+                results.md5_checked += 1
 
     failure = None
     try:
@@ -189,11 +199,14 @@ def test_upload(benchmark, request, cell, data_files, chains, upload_options, ra
                 if failure is None:
                     raise
         left = wait_for_no_leftovers(chain, timeout=max(budget, 60))
+        remove_leftovers(chain)  # so that the next cell starts clean whatever happened here
         _summarize(info, states)
     if failure:
         failure += (f"; peak RSS reached: client {_rss(info['client_peak_rss'])}, "
                     f"server {_rss(info['server_peak_rss'])}")
-        pytest.fail(failure + (f"; files left behind: {left}" if left else ""), pytrace=False)
+        if left:
+            failure += f"; the servers left {len(left)} file(s) of the abandoned upload, now deleted: {left}"
+        pytest.fail(failure, pytrace=False)
     assert left == [], "files left in the upload dirs after the rounds"
     assert states and all("verified" in state for state in states), "an upload was not verified"
 
@@ -204,3 +217,11 @@ def test_upload(benchmark, request, cell, data_files, chains, upload_options, ra
     rate = _throughput(benchmark, info, results, datafile.size)
     if rate:
         rate_book.record(cell, datafile.size, datafile.size / rate)
+    if upload_options.profile:  # one more upload, outside the timed rounds, profiled on every hop
+        try:
+            paths = profile_upload(cell.method, chain, datafile, budget, upload_options.profile_dir / cell.id)
+        except (UploadTimedOut, UploadFailed, ProfileMissing) as exc:
+            info["profile_error"] = str(exc)
+            wait_for_no_leftovers(chain, timeout=60)
+        else:
+            info["profiles"] = [str(p) for p in paths]
