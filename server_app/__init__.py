@@ -38,8 +38,13 @@ def create_app(config=None):
     from . import health, limits, profiling, receiving, relaying
 
     profiling.init_app(app)  # hooks only when config PROFILING allows it
-    app.before_request(limits.refuse_declared_oversize)
+    if app.config.get("UPLOAD_LIMIT") is not None:
+        app.before_request(limits.refuse_declared_oversize)
     app.register_blueprint(health.bp)
+    if app.config.get("TEST_ENDPOINTS") in (True, "1"):
+        from . import test_endpoints
+
+        app.register_blueprint(test_endpoints.bp)
     if app.config["NEXT_HOP"]:
         app.register_blueprint(relaying.bp)
     else:

@@ -38,6 +38,10 @@ def parse_args(argv=None):
         help="profile (cProfile + tracemalloc) requests that carry the header X-Upload-Profile: 1 "
         f"and add the result to the answer (sets {ENV_PREFIX}PROFILING=1); without it the header is ignored",
     )
+    parser.add_argument(
+        "--test-endpoints", action="store_true",
+        help="add POST /test/allocate?mb=N, which holds N MiB: for testing the memory measurement",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port} is not a TCP port (1-65535)")
@@ -51,6 +55,10 @@ def main(argv=None):
         os.environ[f"{ENV_PREFIX}NEXT_HOP"] = args.next_hop
     if args.max_content_length is not None:
         os.environ[f"{ENV_PREFIX}UPLOAD_LIMIT"] = str(args.max_content_length)
+    if args.test_endpoints:
+        os.environ[f"{ENV_PREFIX}TEST_ENDPOINTS"] = "1"
+    else:
+        os.environ.pop(f"{ENV_PREFIX}TEST_ENDPOINTS", None)
     if args.allow_profiling:
         os.environ[f"{ENV_PREFIX}PROFILING"] = "1"
     else:  # the flag is the only switch: an inherited variable does not allow profiling

@@ -6,9 +6,13 @@ import requests
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from . import profiling
+from .deployments import DEFAULT_WORKER_TIMEOUT
 from .receiving import ENDPOINTS
 
 bp = Blueprint("relaying", __name__)
+
+# As long as a worker may spend on a request: a hung next hop must not pin this relay forever.
+RELAY_READ_TIMEOUT = DEFAULT_WORKER_TIMEOUT
 
 
 class BodyReader:
@@ -44,7 +48,7 @@ def relay(endpoint):
         headers[profiling.HEADER] = "1"
     body = BodyReader(request.stream, length)
     try:
-        downstream = requests.post(url, data=body, headers=headers, timeout=(10, None))
+        downstream = requests.post(url, data=body, headers=headers, timeout=(10, RELAY_READ_TIMEOUT))
     except requests.RequestException as exc:
         abort(502, f"next hop {url} failed after {body.forwarded} of {length} bytes: {exc}")
     try:

@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
+
+from server_app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,3 +29,32 @@ def run_suite(tmp_path, upload_options):
         return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
     return run
+
+
+@pytest.fixture
+def upload_dir(tmp_path):
+    """Give an upload directory for an app under Flask's test client."""
+    return tmp_path / "uploads"
+
+
+@pytest.fixture
+def client(upload_dir):
+    """Give Flask's test client for a final-hop app storing into upload_dir."""
+    return create_app({"UPLOAD_DIR": upload_dir, "TESTING": True}).test_client()
+
+
+def stored_files(upload_dir):
+    """Every file in the upload dir, hidden partial files included."""
+    return sorted(p.name for p in upload_dir.iterdir())
+
+
+def alive(pids):
+    """Return the pids that still belong to a running (not zombie) process."""
+    living = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                living.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return living

@@ -16,7 +16,7 @@ from fixtures.integrity import verify_and_delete
 from fixtures.methods import METHODS
 from fixtures.servers import Chain
 from server_app.deployments import DEPLOYMENTS
-from tests.conftest import ROOT
+from tests.conftest import ROOT, alive
 
 SIZE = 1 << 20
 
@@ -27,17 +27,6 @@ def deployment_params():
             not d.available(), reason=f"deployment {name} needs the package {d.package}, which is not installed"))
         for name, d in DEPLOYMENTS.items()
     ]
-
-
-def alive(pids):
-    living = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                living.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return living
 
 
 @pytest.mark.parametrize("deployment", deployment_params())

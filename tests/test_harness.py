@@ -9,28 +9,14 @@ import subprocess
 import sys
 import time
 
-import psutil
-import pytest
-
 from fixtures.datafiles import DataFiles
-from tests.conftest import ROOT
+from tests.conftest import ROOT, alive
 
 STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
 
 
 def server_pids(output):
     return [int(pid) for _, pid in STARTED.findall(output)]
-
-
-def alive(pids):
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
 
 
 def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
@@ -58,19 +44,29 @@ def test_budget_fails_slow_upload_with_rate_and_log_then_skips_larger_size(run_s
     assert "1 failed, 1 skipped" in out
 
 
-def test_sigint_mid_upload_stops_servers_and_leaves_no_file(tmp_path, upload_options):
+def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers):
+    """Start a slow writelines benchmark in a pytest subprocess; return it and its output so far.
+
+    It returns once the run has started its servers, while its first upload is under way.
+    """
     command = [
         sys.executable, "-m", "pytest", "-s", "-o", f"cache_dir={tmp_path / 'cache'}",
-        f"--basetemp={tmp_path / 'basetemp'}", f"--upload-data-dir={upload_options.data_dir}",
+        f"--basetemp={basetemp}", f"--upload-data-dir={upload_options.data_dir}",
         "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=32MB",
-        "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines", "--upload-hops=2", "--upload-timeout=600",
+        "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines",
+        f"--upload-hops={hops}", "--upload-timeout=600",
     ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     output = ""
     deadline = time.monotonic() + 60
-    while len(server_pids(output)) < 2 and time.monotonic() < deadline:
+    while len(server_pids(output)) < servers and time.monotonic() < deadline:
         output += proc.stdout.readline()
+    return proc, output
+
+
+def test_sigint_mid_upload_stops_servers_and_leaves_no_file(tmp_path, upload_options):
+    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=2, servers=2)
     time.sleep(3)  # the upload is under way: writelines takes about a minute for 32MB
     partials = list((tmp_path / "basetemp").rglob(".upload-*.partial"))
     proc.send_signal(signal.SIGINT)
@@ -84,25 +80,15 @@ def test_sigint_mid_upload_stops_servers_and_leaves_no_file(tmp_path, upload_opt
 
 
 def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_path, upload_options):
-    command = [
-        sys.executable, "-m", "pytest", "-s", "-o", f"cache_dir={tmp_path / 'cache'}",
-        f"--basetemp={tmp_path / 'basetemp-killed'}", f"--upload-data-dir={upload_options.data_dir}",
-        "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=32MB",
-        "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines", "--upload-hops=1", "--upload-timeout=600",
-    ]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    output = ""
-    deadline = time.monotonic() + 60
-    while not server_pids(output) and time.monotonic() < deadline:
-        output += proc.stdout.readline()
+    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp-killed", hops=1, servers=1)
     proc.kill()  # no clean-up at all: the server is orphaned
     proc.communicate(timeout=30)
     orphans = server_pids(output)
-    assert alive(orphans) == orphans
+    assert orphans and alive(orphans) == orphans
     try:
-        result = run_suite("tests/test_upload_benchmarks.py::test_upload", "-s", "--benchmark-disable", "--upload-sizes=1MB",
-                           "--upload-deployments=werkzeug", "--upload-methods=request.stream-chunked", "--upload-hops=1")
+        result = run_suite("tests/test_upload_benchmarks.py::test_upload", "-s", "--benchmark-disable",
+                           "--upload-sizes=1MB", "--upload-deployments=werkzeug",
+                           "--upload-methods=request.stream-chunked", "--upload-hops=1")
         assert result.returncode == 0, result.stdout[-3000:]
         assert alive(orphans) == []
         assert orphans[0] not in server_pids(result.stdout)
@@ -142,4 +128,14 @@ def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_pa
     summary = json.loads((tmp_path / "run.upload-summary.json").read_text())
     assert summary["md5_mismatches"] == 2 and len(summary["failed"]) == 2
     assert alive(server_pids(result.stdout)) == []
+    assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
+
+
+def test_sigterm_mid_upload_cleans_up_like_ctrl_c(tmp_path, upload_options):
+    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=1)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    output += proc.communicate(timeout=120)[0]
+    pids = server_pids(output)
+    assert pids and alive(pids) == []
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []

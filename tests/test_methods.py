@@ -18,7 +18,7 @@ from server_app import create_app
 from server_app.deployments import DEPLOYMENTS
 from server_app.receiving import ENDPOINTS
 from server_app.storage import STORED_NAME
-from tests.conftest import ROOT
+from tests.conftest import ROOT, stored_files
 
 # 3 MiB and a bit: many 64 KiB blocks, several 1 MiB ones, and a tail that is no whole block.
 BODY = bytes(range(256)) * 4096 * 3 + b"\r\n--not-a-boundary\r\nodd tail"
@@ -41,21 +41,6 @@ def multipart(*parts):
 
 
 # --- the endpoints, through Flask's test client -------------------------------------------------
-
-
-@pytest.fixture
-def upload_dir(tmp_path):
-    return tmp_path / "uploads"
-
-
-@pytest.fixture
-def client(upload_dir):
-    return create_app({"UPLOAD_DIR": upload_dir, "TESTING": True}).test_client()
-
-
-def stored_files(upload_dir):
-    """Every file in the upload dir, hidden partial files included."""
-    return sorted(p.name for p in upload_dir.iterdir())
 
 
 def post(client, endpoint, body=BODY, filename="data.bin"):
@@ -230,7 +215,7 @@ def test_readme_methods_table_is_the_registry():
     readme = ROOT / "README.md"
     text = readme.read_text() if readme.is_file() else ""
     if METHODS_START not in text or METHODS_END not in text:
-        pytest.skip(f"README.md has no {METHODS_START} / {METHODS_END} markers yet: put the output of "
+        pytest.fail(f"README.md has no {METHODS_START} / {METHODS_END} markers: put the output of "
                     "`python -m fixtures.methods` between them")
     between = text.split(METHODS_START, 1)[1].split(METHODS_END, 1)[0]
     assert between.strip() == methods_table().strip(), "README's methods table is stale: regenerate it with " \

@@ -7,23 +7,10 @@ import pytest
 
 from server_app import create_app
 from server_app.storage import STORED_NAME
+from tests.conftest import stored_files
 
 BODY = b"line one\nline two\n" + bytes(range(256)) * 4096 + b"no newline at the end"
 MD5 = hashlib.md5(BODY).hexdigest()
-
-
-@pytest.fixture
-def upload_dir(tmp_path):
-    return tmp_path / "uploads"
-
-
-@pytest.fixture
-def client(upload_dir):
-    return create_app({"UPLOAD_DIR": upload_dir, "TESTING": True}).test_client()
-
-
-def stored_files(upload_dir):
-    return sorted(p.name for p in upload_dir.iterdir())
 
 
 def post(client, endpoint, body=BODY, filename="data.bin"):

@@ -18,7 +18,7 @@ from fixtures.integrity import IntegrityError, remove_leftovers, verify_and_dele
 from fixtures.measure import ServerMeter, own_peak_rss
 from fixtures.profiles import ProfileMissing, profile_upload
 from fixtures.results import record_cell
-from fixtures.servers import watch_logs
+from fixtures.servers import ServerStartError, watch_logs
 from server_app.deployments import DEPLOYMENTS
 
 MiB = 1 << 20
@@ -84,9 +84,12 @@ def test_baseline(benchmark, request, baseline, data_files, socket_receiver, ser
     def transfer(state):
         if kind == "disk":
             state["stored"] = copy_file(datafile.path, target_dir)
-        else:
+            return
+        try:
             answer = send_file(socket_receiver.port, datafile.path, upload_options.budget(size))
-            state["stored"] = target_dir / answer["stored_name"]
+        except (OSError, ValueError) as exc:
+            pytest.fail(f"socket baseline failed for {datafile.label}: {type(exc).__name__}: {exc}", pytrace=False)
+        state["stored"] = target_dir / answer["stored_name"]
 
     def verify(state):
         if "server" not in state:
@@ -124,7 +127,10 @@ def test_upload(benchmark, request, cell, data_files, chains, upload_options, ra
     if reason:
         pytest.skip(reason)
     datafile = data_files.get(cell.size)
-    chain = chains.get(cell.deployments)
+    try:
+        chain = chains.get(cell.deployments)
+    except ServerStartError as exc:
+        pytest.fail(f"the servers of {cell.deployment} did not start: {exc}", pytrace=False)
     watch_logs(request.node, chain.servers)
     url = cell.method.url(chain.url)
     budget = upload_options.budget(cell.size)
@@ -192,15 +198,17 @@ def test_upload(benchmark, request, cell, data_files, chains, upload_options, ra
     finally:
         if client:
             client.close()
+        integrity = None
         for state in states:  # --benchmark-disable skips teardown, and so may a failure
             try:
                 verify(state)
-            except IntegrityError:
-                if failure is None:
-                    raise
+            except IntegrityError as exc:
+                integrity = integrity or exc
         left = wait_for_no_leftovers(chain, timeout=max(budget, 60))
         remove_leftovers(chain)  # so that the next cell starts clean whatever happened here
         _summarize(info, states)
+    if integrity and failure is None:
+        raise integrity
     if failure:
         failure += (f"; peak RSS reached: client {_rss(info['client_peak_rss'])}, "
                     f"server {_rss(info['server_peak_rss'])}")
