@@ -52,6 +52,9 @@ def test_label(size, expected):
         pytest.param("--upload-deployments=apache", "'apache'", id="unknown-deployment"),
         pytest.param("--upload-hops=0", "'0'", id="hops-0"),
         pytest.param("--upload-timeout=soon", "'soon'", id="timeout-not-a-number"),
+        pytest.param("--upload-rounds=-2", "'-2'", id="rounds-negative"),
+        pytest.param("--upload-client-memory-limit=lots", "'lots'", id="memory-limit"),
+        pytest.param("--upload-data-dir=/proc/upload-bench", "'/proc/upload-bench'", id="data-dir-not-writable"),
     ],
 )
 def test_bad_option_is_a_usage_error(run_suite, option, shown):
