@@ -83,7 +83,7 @@ def test_streaming_form_data_ignores_other_fields(client, upload_dir):
     assert_stored(response, upload_dir, "streaming-form-data")
 
 
-@pytest.mark.parametrize("endpoint", NEW_ENDPOINTS)
+@pytest.mark.parametrize("endpoint", [*NEW_ENDPOINTS, "stream-writelines", "stream-chunked"])
 def test_empty_body_or_part_is_refused_and_nothing_stored(client, upload_dir, endpoint):
     if endpoint == "streaming-form-data":
         response = client.post(f"/upload/{endpoint}", data=multipart(part("file", b"")), content_type=MULTIPART_TYPE)
@@ -97,7 +97,8 @@ def test_empty_body_or_part_is_refused_and_nothing_stored(client, upload_dir, en
 @pytest.mark.parametrize(
     "endpoint, content_type",
     [("stream-64k", "text/plain"), ("stream-8m", MULTIPART_TYPE), ("get-data", None),
-     ("streaming-form-data", "application/octet-stream")],
+     ("streaming-form-data", "application/octet-stream"), ("stream-chunked", "text/plain"),
+     ("stream-writelines", "multipart/form-data; boundary=x"), ("files", "application/octet-stream")],
 )
 def test_wrong_content_type_is_415(client, upload_dir, endpoint, content_type):
     response = client.post(f"/upload/{endpoint}", data=b"abc", content_type=content_type)

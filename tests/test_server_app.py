@@ -39,26 +39,6 @@ def test_client_file_names_never_reach_the_filesystem(client, upload_dir, filena
     assert not (upload_dir.parent / "escape.bin").exists()
 
 
-@pytest.mark.parametrize("endpoint", ["stream-writelines", "stream-chunked"])
-def test_empty_body_is_refused_and_nothing_stored(client, upload_dir, endpoint):
-    response = post(client, endpoint, body=b"")
-    assert response.status_code == 400
-    assert "empty" in response.json["detail"]
-    assert stored_files(upload_dir) == []
-
-
-@pytest.mark.parametrize(
-    "endpoint, content_type",
-    [("stream-chunked", "text/plain"), ("stream-writelines", "multipart/form-data; boundary=x"),
-     ("files", "application/octet-stream")],
-)
-def test_wrong_content_type_is_415(client, upload_dir, endpoint, content_type):
-    response = client.post(f"/upload/{endpoint}", data=b"abc", content_type=content_type)
-    assert response.status_code == 415
-    assert "takes" in response.json["detail"]
-    assert stored_files(upload_dir) == []
-
-
 def test_multipart_without_file_field_is_400(client, upload_dir):
     response = client.post("/upload/files", data={"other": (io.BytesIO(b"x"), "x.bin")},
                            content_type="multipart/form-data")
