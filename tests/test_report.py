@@ -193,7 +193,7 @@ def test_conclusions_table_has_a_row_per_benchmark_with_its_numbers(first_report
         if not is_baseline(bench):
             assert row["md5 verified"] == f"yes ({extra['md5_verified']}/{stats['rounds']})" == "yes (4/4)"
         for column, key in (("Server peak RSS", "server_peak_rss"), ("Client peak RSS", "client_peak_rss")):
-            expected = f"{extra[key] / MiB:.1f} MB" if key in extra else "–"
+            expected = f"{extra[key] / MiB:.1f} MB" if extra.get(key) is not None else "–"
             assert row[column] == expected
 
 
