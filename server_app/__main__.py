@@ -48,6 +48,14 @@ def parse_args(argv=None):
     return args
 
 
+def _switch(name, on):
+    # The command-line flag is the only switch: an inherited variable turns nothing on.
+    if on:
+        os.environ[f"{ENV_PREFIX}{name}"] = "1"
+    else:
+        os.environ.pop(f"{ENV_PREFIX}{name}", None)
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.environ[f"{ENV_PREFIX}UPLOAD_DIR"] = str(args.upload_dir.resolve())
@@ -55,14 +63,8 @@ def main(argv=None):
         os.environ[f"{ENV_PREFIX}NEXT_HOP"] = args.next_hop
     if args.max_content_length is not None:
         os.environ[f"{ENV_PREFIX}UPLOAD_LIMIT"] = str(args.max_content_length)
-    if args.test_endpoints:
-        os.environ[f"{ENV_PREFIX}TEST_ENDPOINTS"] = "1"
-    else:
-        os.environ.pop(f"{ENV_PREFIX}TEST_ENDPOINTS", None)
-    if args.allow_profiling:
-        os.environ[f"{ENV_PREFIX}PROFILING"] = "1"
-    else:  # the flag is the only switch: an inherited variable does not allow profiling
-        os.environ.pop(f"{ENV_PREFIX}PROFILING", None)
+    _switch("TEST_ENDPOINTS", args.test_endpoints)
+    _switch("PROFILING", args.allow_profiling)
     print(
         f"server_app: {args.deployment} on http://{args.host}:{args.port} "
         f"upload_dir={args.upload_dir} next_hop={args.next_hop}"

@@ -13,20 +13,33 @@ from server_app import create_app
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SUITE_ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def suite_command(workdir, data_dir, *args, basetemp=None):
+    """Return the command running pytest on this project with its own cache and temp dirs under workdir."""
+    return [
+        sys.executable, "-m", "pytest", "-p", "no:randomly",
+        "-o", f"cache_dir={workdir / 'cache'}",
+        f"--basetemp={basetemp or workdir / 'basetemp'}",
+        f"--upload-data-dir={data_dir}",
+        *args,
+    ]
+
+
+def start_suite(workdir, data_dir, *args, basetemp=None):
+    """Start pytest on this project in a subprocess; its stdout and stderr come together on stdout."""
+    return subprocess.Popen(suite_command(workdir, data_dir, *args, basetemp=basetemp), cwd=ROOT,
+                            env=SUITE_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 @pytest.fixture
 def run_suite(tmp_path, upload_options):
     """Run pytest on this project in a subprocess with its own cache and temp dirs."""
 
     def run(*args, timeout=600):
-        command = [
-            sys.executable, "-m", "pytest", "-p", "no:randomly",
-            "-o", f"cache_dir={tmp_path / 'cache'}",
-            f"--basetemp={tmp_path / 'basetemp'}",
-            f"--upload-data-dir={upload_options.data_dir}",
-            *args,
-        ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(suite_command(tmp_path, upload_options.data_dir, *args), cwd=ROOT, env=SUITE_ENV,
+                              capture_output=True, text=True, timeout=timeout)
 
     return run
 

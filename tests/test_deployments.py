@@ -3,8 +3,6 @@
 import hashlib
 import re
 import signal
-import subprocess
-import sys
 import os
 import time
 
@@ -16,7 +14,7 @@ from fixtures.integrity import verify_and_delete
 from fixtures.methods import METHODS
 from fixtures.servers import Chain
 from server_app.deployments import DEPLOYMENTS
-from tests.conftest import ROOT, alive
+from tests.conftest import alive, start_suite
 
 SIZE = 1 << 20
 
@@ -79,15 +77,13 @@ STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
 @pytest.mark.parametrize("deployment", deployment_params())
 def test_server_killed_mid_upload_fails_that_cell_and_the_run_goes_on(tmp_path, upload_options, deployment):
     basetemp = tmp_path / "basetemp"
-    command = [
-        sys.executable, "-m", "pytest", "-s", "-p", "no:randomly", "-o", f"cache_dir={tmp_path / 'cache'}",
-        f"--basetemp={basetemp}", f"--upload-data-dir={upload_options.data_dir}",
+    proc = start_suite(
+        tmp_path, upload_options.data_dir, "-s",
         "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=256MB", "--upload-hops=1",
         f"--upload-deployments={deployment}", "--upload-rounds=1",
         "--upload-methods=request.stream-chunked,request.files",
-    ]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        basetemp=basetemp,
+    )
     output = proc.stdout.readline()
     while not STARTED.search(output) and proc.poll() is None:
         output += proc.stdout.readline()

@@ -5,12 +5,10 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 from fixtures.datafiles import DataFiles
-from tests.conftest import ROOT, alive
+from tests.conftest import alive, start_suite
 
 STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
 
@@ -49,15 +47,13 @@ def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers):
 
     It returns once the run has started its servers, while its first upload is under way.
     """
-    command = [
-        sys.executable, "-m", "pytest", "-s", "-o", f"cache_dir={tmp_path / 'cache'}",
-        f"--basetemp={basetemp}", f"--upload-data-dir={upload_options.data_dir}",
+    proc = start_suite(
+        tmp_path, upload_options.data_dir, "-s",
         "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=32MB",
         "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines",
         f"--upload-hops={hops}", "--upload-timeout=600",
-    ]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        basetemp=basetemp,
+    )
     output = ""
     deadline = time.monotonic() + 60
     while len(server_pids(output)) < servers and time.monotonic() < deadline:

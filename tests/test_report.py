@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SUITE_ENV, suite_command
 
 MiB = 1 << 20
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -29,13 +29,8 @@ TIME_KEYS = ("min", "max", "mean", "median", "q1", "q3", "ld15iqr", "hd15iqr")
 
 def run_tiny_suite(tmp, data_dir, *args):
     """Run the benchmark matrix at 1MB and 2MB in a subprocess, as a user would."""
-    command = [
-        sys.executable, "-m", "pytest", *TINY_RUN, "-p", "no:randomly",
-        "-o", f"cache_dir={tmp / 'cache'}", f"--basetemp={tmp / 'basetemp'}",
-        f"--upload-data-dir={data_dir}", *args,
-    ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(suite_command(tmp, data_dir, *TINY_RUN, *args), cwd=ROOT, env=SUITE_ENV,
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 
 
