@@ -1,20 +1,14 @@
-"""upload-bench: options and the fixture modules."""
+"""upload-bench: the options, and the session plugin that owns every cell."""
 
 import pytest
 
 pytest.register_assert_rewrite("fixtures")
 
-from fixtures.datafiles import DataFiles
 from fixtures.diskspace import check_free_space
-from fixtures.options import add_options, parse_options, upload_options_key
+from fixtures.options import add_options, upload_options
+from fixtures.session import PLUGIN_NAME, UploadBenchSession
 
-pytest_plugins = [
-    "fixtures.options",
-    "fixtures.datafiles",
-    "fixtures.servers",
-    "fixtures.matrix",
-    "fixtures.results",
-]
+pytest_plugins = ["fixtures.servers", "fixtures.session"]
 
 
 def pytest_addoption(parser):
@@ -22,9 +16,13 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    options = parse_options(config)
-    config.stash[upload_options_key] = options
+    try:
+        options = upload_options(config)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    session = UploadBenchSession(config, options)
     problem = check_free_space(options.data_dir, options.sizes, max(options.hops),
-                               DataFiles(options.data_dir).path_for, config.option.basetemp)
+                               session.data_files.path_for, config.option.basetemp)
     if problem and not config.option.collectonly:
         raise pytest.UsageError(problem)
+    config.pluginmanager.register(session, PLUGIN_NAME)

@@ -96,15 +96,18 @@ def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_p
 
 def test_full_matrix_once_stores_every_byte_intact(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-disable", "--upload-sizes=1MB",
+    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB",
                        f"--benchmark-json={run_json}", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
-    summary = json.loads((tmp_path / "run.upload-summary.json").read_text())
+    run = json.loads(run_json.read_text())
+    summary = run["upload_bench"]
     passed = int(re.search(r"(\d+) passed", result.stdout).group(1))
+    assert len(run["benchmarks"]) == passed
     assert summary["failed"] == []
     assert summary["md5_mismatches"] == 0
-    assert summary["md5_checked"] == passed - 2  # every upload cell once; the 2 baselines check their own
+    assert summary["md5_checked"] == 2 * passed  # every cell and baseline: the warm-up and one timed round
     assert summary["bytes_received"] == summary["bytes_sent"] == summary["md5_checked"] * (1 << 20)
+    assert all(b["extra_info"]["md5_verified"] == 1 for b in run["benchmarks"])
 
 
 def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_path):
@@ -121,8 +124,8 @@ def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_pa
     assert result.returncode == 1, result.stdout[-3000:]
     assert "md5 mismatch for 1MB" in result.stdout
     assert "2 failed" in result.stdout
-    summary = json.loads((tmp_path / "run.upload-summary.json").read_text())
-    assert summary["md5_mismatches"] == 2 and len(summary["failed"]) == 2
+    assert "md5 checked: 2, mismatches: 2;" in result.stdout
+    assert "failed cells: 2" in result.stdout
     assert alive(server_pids(result.stdout)) == []
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
 

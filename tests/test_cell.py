@@ -1,0 +1,159 @@
+"""A cell's run without pytest-benchmark: its rounds rule, its steps, its checks and its figures."""
+
+import pytest
+
+from fixtures.cell import CellRun, DiskTransfer
+from fixtures.estimate import Calibration, Plan
+from fixtures.limits import BEATEN, WITHIN_NOISE, apply_limits
+from fixtures.matrix import cells
+from fixtures.options import Rounds, UploadOptions
+from fixtures.rounds import MAX_ROUNDS, MIN_ROUNDS, MIN_ROUNDS_LARGE, EnoughRounds, RoundsRule
+
+GB = 1 << 30
+
+
+class Benchmark:
+    """What a cell uses of pytest-benchmark's fixture, with pedantic's loop (setup, timed target, teardown)."""
+
+    def __init__(self):
+        self.extra_info = {}
+        self.disabled = False
+        self.has_error = False
+        self.stats = None
+
+    def pedantic(self, target, setup, teardown, rounds):
+        try:
+            for _ in range(rounds):
+                setup()
+                target()
+                teardown()
+        except Exception:
+            self.has_error = True
+            raise
+
+
+class Session:
+    """The totals and rate book a cell reports to."""
+
+    def __init__(self):
+        self.totals = {"bytes_sent": 0, "bytes_received": 0, "md5_checked": 0, "md5_mismatches": 0}
+
+
+@pytest.fixture
+def datafile(data_files):
+    """Give the 1MB data file."""
+    return data_files.get(1 << 20)
+
+
+def run_cell(datafile, target_dir, rule, transfer=None):
+    benchmark, session = Benchmark(), Session()
+    transfer = transfer or DiskTransfer(datafile, target_dir)
+    with CellRun(session, None, benchmark, "disk", transfer, datafile, rule) as run:
+        benchmark.pedantic(run.round, setup=run.setup, teardown=run.teardown, rounds=run.rounds)
+    return run, benchmark, session
+
+
+def test_auto_rule_asks_for_the_minimum_then_stops_on_a_tight_interval():
+    rule = RoundsRule(cell_time=60, size=1 << 20)
+    assert all(rule.more([1.0] * n, 0.1) for n in range(MIN_ROUNDS))
+    assert not rule.more([1.0] * MIN_ROUNDS, 0.1)  # identical rounds: the interval has no width
+    assert rule.why_stopped([1.0] * MIN_ROUNDS, 0.1) == "converged"
+
+
+def test_auto_rule_adds_rounds_while_noisy_until_its_time_share_is_spent():
+    rule = RoundsRule(cell_time=2.0, size=1 << 20)
+    noisy = [1.0, 2.0, 1.5, 0.8, 1.9, 1.2]
+    assert rule.more(noisy, 1.0)
+    assert not rule.more(noisy, 2.0)
+    assert rule.why_stopped(noisy, 2.0) == "cell_time"
+    assert not rule.more(noisy * 40, 0.0)  # MAX_ROUNDS caps a cell of tiny uploads
+    assert len(noisy * 40) >= MAX_ROUNDS
+
+
+def test_large_sizes_need_fewer_rounds_and_a_fixed_count_is_exact():
+    assert RoundsRule(size=GB).minimum == MIN_ROUNDS_LARGE < RoundsRule(size=GB - 1).minimum == MIN_ROUNDS
+    fixed = RoundsRule(fixed=7, cell_time=0.0, size=GB)
+    assert [fixed.more([1.0, 3.0] * 3 + [1.0] * k, 99.0) for k in (0, 1)] == [True, False]
+    assert fixed.most == 7
+
+
+def test_a_cell_runs_each_step_once_per_round_and_verifies_every_round(datafile, tmp_path):
+    run, benchmark, session = run_cell(datafile, tmp_path, RoundsRule(fixed=4))
+    assert len(run.durations) == 4
+    assert run.verified == 4 == benchmark.extra_info["md5_verified"]
+    # the warm-up is verified too, and counted in the totals, but not as a timed round
+    assert session.totals["md5_checked"] == 5 and session.totals["bytes_received"] == 5 * datafile.size
+    assert list(tmp_path.iterdir()) == []
+    assert benchmark.extra_info["median_ci_low"] <= benchmark.extra_info["median_ci_high"]
+    assert benchmark.extra_info["rounds_mode"] == "fixed"
+
+
+def test_auto_rounds_end_the_loop_from_setup_without_an_error(datafile, tmp_path):
+    run, benchmark, _ = run_cell(datafile, tmp_path, RoundsRule(cell_time=0.0, size=datafile.size))
+    assert len(run.durations) == MIN_ROUNDS  # no time share: the minimum, then EnoughRounds ended the loop
+    assert benchmark.has_error is False
+    assert benchmark.extra_info["rounds_stopped_by"] in ("cell_time", "converged")
+
+
+class CorruptingDisk(DiskTransfer):
+    """A disk copy whose third round stores one byte flipped."""
+
+    count = 0
+
+    def send(self):
+        stored = super().send()
+        self.count += 1
+        if self.count == 3:
+            with open(stored, "r+b") as f:
+                first = f.read(1)
+                f.seek(0)
+                f.write(bytes([first[0] ^ 1]))
+        return stored
+
+
+def test_an_md5_mismatch_fails_the_cell_and_is_counted(datafile, tmp_path):
+    benchmark, session = Benchmark(), Session()
+    with pytest.raises(pytest.fail.Exception, match="md5 mismatch for 1MB"):
+        with CellRun(session, None, benchmark, "disk", CorruptingDisk(datafile, tmp_path), datafile,
+                     RoundsRule(fixed=4)) as run:
+            benchmark.pedantic(run.round, setup=run.setup, teardown=run.teardown, rounds=run.rounds)
+    assert session.totals["md5_mismatches"] == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+class Stats:
+    def __init__(self, data):
+        self.stats = type("S", (), {"data": data})()
+
+
+class Ran:
+    def __init__(self, data):
+        self.stats, self.has_error = Stats(data), False
+
+
+def test_the_limit_check_separates_noise_from_a_real_beat():
+    limit = ({"method": "socket", "bytes": 100, "hops": 0}, [1.0, 1.01, 0.99, 1.0, 1.02, 0.98])
+    close = ({"method": "m", "bytes": 100, "hops": 1}, [0.99, 1.0, 0.98, 1.01, 0.97, 1.0])
+    beyond = ({"method": "n", "bytes": 100, "hops": 1}, [0.5, 0.51, 0.49, 0.5, 0.52, 0.5])
+    slower = ({"method": "o", "bytes": 100, "hops": 1}, [2.0] * 6)
+    runs = [(Ran(data), info) for info, data in (limit, close, beyond, slower)]
+    limits = apply_limits(runs)
+    assert limit[0]["fraction_of_socket_limit"] == 1.0
+    assert close[0]["limit_check"] == WITHIN_NOISE
+    assert beyond[0]["limit_check"] == BEATEN and beyond[0]["fraction_of_socket_limit"] == pytest.approx(2.0)
+    assert "limit_check" not in slower[0] and slower[0]["fraction_of_socket_limit"] == pytest.approx(0.5)
+    assert limits[100]["beaten_by"] == ["n on None, 1 hop(s), None"]
+
+
+def test_the_estimate_grows_with_sizes_rounds_and_cells(tmp_path):
+    calibration = Calibration(copy_rate=1000 * (1 << 20), md5_rate=500 * (1 << 20), process_start_s=0.2)
+
+    def plan(sizes, rounds, methods=("request.stream-chunked",)):
+        options = UploadOptions(sizes=sizes, methods=list(methods), deployments=["werkzeug"], hops=[1],
+                                rounds=rounds, cell_time=1.0, timeout=None, data_dir=tmp_path)
+        return Plan.of(cells(options), options, calibration=calibration).seconds
+
+    small, large = plan([1 << 20], Rounds()), plan([GB], Rounds())
+    assert large > small > 1.0  # at least the time share
+    assert plan([GB], Rounds(10)) > large
+    assert plan([1 << 20], Rounds(), methods=("request.stream-chunked", "request.files")) > small
