@@ -62,12 +62,12 @@ def test_auto_rule_asks_for_the_minimum_then_stops_on_a_tight_interval():
 
 def test_auto_rule_adds_rounds_while_noisy_until_its_time_share_is_spent():
     rule = RoundsRule(cell_time=2.0, size=1 << 20)
-    noisy = [1.0, 2.0, 1.5, 0.8, 1.9, 1.2]
+    noisy = [1.0, 2.0, 1.5, 0.8, 1.9, 1.2, 0.9, 1.7]
     assert rule.more(noisy, 1.0)
     assert not rule.more(noisy, 2.0)
     assert rule.why_stopped(noisy, 2.0) == "cell_time"
-    assert not rule.more(noisy * 40, 0.0)  # MAX_ROUNDS caps a cell of tiny uploads
-    assert len(noisy * 40) >= MAX_ROUNDS
+    assert not rule.more(noisy * 30, 0.0)  # MAX_ROUNDS caps a cell of tiny uploads
+    assert len(noisy * 30) >= MAX_ROUNDS
 
 
 def test_large_sizes_need_fewer_rounds_and_a_fixed_count_is_exact():
