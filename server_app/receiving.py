@@ -1,13 +1,16 @@
 """Upload endpoints of the final hop: each stores the body it receives on disk."""
 
+import io
 import os
 import shutil
+import ssl
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from streaming_form_data import ParseFailedException, StreamingFormDataParser
 from streaming_form_data.targets import BaseTarget
 
 from .limits import refuse_stored_oversize
+from .splicing import splice_into
 from .storage import new_upload
 
 bp = Blueprint("receiving", __name__)
@@ -158,7 +161,91 @@ def streaming_form_data():
     return _answer(result["stored"], "streaming-form-data")
 
 
+
+def _werkzeug_buffered(environ, sock, length):
+    """Take the body bytes Werkzeug's handler already read into its rfile; None if it is not that rfile."""
+    rfile = environ["wsgi.input"]  # socket.makefile("rb"): a BufferedReader over the connection
+    if not isinstance(rfile, io.BufferedReader) or getattr(rfile.raw, "_sock", None) is not sock:
+        return None
+    # peek() returns what is buffered without reading; only an empty buffer costs one read (at most
+    # one buffer, 8 KiB). Anything past the body (a pipelined request) stays in the buffer.
+    held = len(rfile.peek(1))
+    return rfile.read(min(held, length)), lambda spliced: None
+
+
+def _gunicorn_buffered(environ, sock, length):
+    """Take the body bytes gunicorn's Body and its socket Unreader hold; None if they are not those."""
+    body = environ["wsgi.input"]  # gunicorn.http.body.Body over a LengthReader over a SocketUnreader
+    reader = getattr(body, "reader", None)
+    unreader = getattr(reader, "unreader", None)
+    if (type(reader).__name__ != "LengthReader" or getattr(unreader, "sock", None) is not sock
+            or not isinstance(getattr(body, "buf", None), io.BytesIO)
+            or not isinstance(getattr(unreader, "buf", None), io.BytesIO)):
+        return None
+    in_body = len(body.buf.getvalue())
+    head = body.read(in_body) if in_body else b""
+    # At most what the Unreader holds (it may hold the start of a pipelined request: that stays).
+    head += reader.read(min(len(unreader.buf.getvalue()), reader.length))
+
+    def consumed(spliced):
+        # gunicorn drains an unread body before the next request on a kept-alive connection:
+        # tell it these bytes are gone, or it would read the next request as this body.
+        reader.length -= spliced
+
+    return head, consumed
+
+
+# Deployments whose server hands the app its connection's socket: the WSGI environ key, and how to
+# take the body bytes that server has already read from it. uWSGI and waitress do not.
+SOCKET_SERVERS = {
+    "werkzeug": ("werkzeug.socket", _werkzeug_buffered),
+    "gunicorn": ("gunicorn.socket", _gunicorn_buffered),
+}
+
+
+def _server_socket():
+    """Return (socket, take_buffered) of the server this request came through, or answer 501."""
+    environ = request.environ
+    for key, take_buffered in SOCKET_SERVERS.values():
+        sock = environ.get(key)
+        if sock is None:
+            continue
+        if isinstance(sock, ssl.SSLSocket):
+            abort(501, f"{key} carries TLS: splicing it would store ciphertext")
+        return sock, take_buffered
+    keys = " or ".join(key for key, _ in SOCKET_SERVERS.values())
+    abort(501, f"this server ({environ.get('SERVER_SOFTWARE', 'unknown')}) does not give the app its "
+               f"socket (no {keys} in the WSGI environ): the body can only be read through wsgi.input")
+
+
+@bp.post("/upload/stream-splice")
+def stream_splice():
+    """Move the body from the server's own socket into the file with os.splice, bypassing wsgi.input."""
+    _require_content_type(OCTET_STREAM)
+    length = request.content_length
+    if length is None:
+        abort(411, "this endpoint needs a Content-Length: it splices exactly that many bytes "
+                   "(a chunked body would need its framing parsed)")
+    if length == 0:
+        abort(400, "empty body: nothing was stored")
+    sock, take_buffered = _server_socket()
+    taken = take_buffered(request.environ, sock, length)
+    if taken is None:
+        abort(501, f"this server's input stream ({type(request.environ['wsgi.input']).__qualname__}) "
+                   "is not one this endpoint knows how to take the buffered body bytes from")
+    head, consumed = taken
+    with new_upload(current_app.config["UPLOAD_DIR"]) as (out, result):
+        out.write(head)
+        out.flush()  # the splice writes at the file descriptor's position, after these bytes
+        spliced = splice_into(sock, out.fileno(), length - len(head))
+        consumed(spliced)
+        if len(head) + spliced != length:
+            abort(400, f"received {len(head) + spliced} bytes but Content-Length said {length}: "
+                       "the client ended the body early")
+    return _answer(result["stored"], "stream-splice")
+
+
 ENDPOINTS = (
     "stream-writelines", "stream-chunked", "stream-64k", "stream-8m", "get-data",
-    "files", "streaming-form-data",
+    "files", "streaming-form-data", "stream-splice",
 )
