@@ -5,12 +5,16 @@ import itertools
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from fixtures.report import (DEFAULT_FDR, FASTER, INCONCLUSIVE, MIN_ROUNDS_TO_COMPARE, SLOWER, UNCHANGED,
+                             compare_runs, summary_line)
 from tests.conftest import ROOT, SUITE_ENV, suite_command
 
 MiB = 1 << 20
@@ -22,6 +26,7 @@ TINY_RUN = [
     "--upload-deployments=werkzeug", "--upload-hops=1,2", "--upload-rounds=4",
 ]
 TIME_KEYS = ("min", "max", "mean", "median", "q1", "q3", "ld15iqr", "hd15iqr")
+STORED_RUN = ROOT / "tests" / "data" / "run-1MB-2MB-16rounds.json"
 
 
 # Real runs of the suite, once per session
@@ -120,16 +125,6 @@ def conclusions_row(rows, extra):
 
 def is_baseline(bench):
     return bench["extra_info"]["method"] in ("disk", "socket")
-
-
-def shifted(bench, by):
-    """Return a copy of a benchmark whose every time is `by` seconds longer (same spread)."""
-    bench = copy.deepcopy(bench)
-    stats = bench["stats"]
-    for key in TIME_KEYS:
-        stats[key] += by
-    stats["data"] = [t + by for t in stats["data"]]
-    return bench
 
 
 def run_with(run, benchmarks):
@@ -330,99 +325,259 @@ def test_a_later_saved_run_wins(real_runs, tmp_path):
     assert "2099-01-01T00:00:00+00:00" in (out / "report.md").read_text()
 
 
-# Comparing two runs
+# Comparing runs: a real run of the suite saved with --benchmark-save-data, trimmed to the keys read
+# (tests/data/README.md says how it was made), and copies of it changed in known ways
 
 
-def compare(tmp_path, old, new):
-    """Run --compare on two runs (paths or JSON data) and return the table rows and the Markdown."""
-    paths = [run if not isinstance(run, dict) else write_json(tmp_path / f"{name}.json", run)
-             for name, run in (("old", old), ("new", new))]
-    result = report_command("--compare", *paths, "--output-dir", tmp_path / "out")
+@pytest.fixture(scope="session")
+def stored_run():
+    return json.loads(STORED_RUN.read_text())
+
+
+def scaled(bench, factor):
+    """Return a copy of a benchmark whose every round, and so every time statistic, is `factor` times longer."""
+    bench = copy.deepcopy(bench)
+    stats = bench["stats"]
+    for key in (*TIME_KEYS, "stddev", "iqr"):
+        if key in stats:
+            stats[key] *= factor
+    stats["data"] = [t * factor for t in stats["data"]]
+    return bench
+
+
+def slowed(run, factor, method=None):
+    """Return a copy of the run with one method's rounds (every benchmark's, without a method) times `factor`."""
+    return run_with(run, [scaled(b, factor) if method in (None, b["extra_info"]["method"]) else copy.deepcopy(b)
+                          for b in run["benchmarks"]])
+
+
+def verdicts(comparisons):
+    return {c.name: c.verdict for c in comparisons}
+
+
+def judge(old, new, **settings):
+    return compare_runs(old, new, old_label="old.json", new_label="new.json", **settings)
+
+
+def test_stored_run_is_a_real_run_with_saved_rounds(stored_run):
+    benches = stored_run["benchmarks"]
+    assert len(benches) == 12  # 2 sizes x (2 baselines + 2 methods x 2 deployments)
+    for bench in benches:
+        assert len(bench["stats"]["data"]) == bench["stats"]["rounds"] >= MIN_ROUNDS_TO_COMPARE
+        assert statistics.median(bench["stats"]["data"]) == pytest.approx(bench["stats"]["median"], abs=1e-9)
+    assert STORED_RUN.stat().st_size < 10_000
+
+
+@pytest.mark.parametrize("by", ["time", "fraction"])
+def test_identical_copies_flag_nothing(stored_run, by):
+    comparisons = judge(stored_run, copy.deepcopy(stored_run), by=by)
+    assert len(comparisons) == 12
+    judged = [c for c in comparisons if c.verdict != INCONCLUSIVE]
+    assert {c.verdict for c in judged} == {UNCHANGED}
+    assert all(c.p_value == 1.0 and c.change.ratio == 1.0 and c.change.low <= 1 <= c.change.high for c in judged)
+    # by fraction, the socket rows are the limits themselves and only they are not judged
+    assert len(judged) == (12 if by == "time" else 10)
+
+
+def test_one_method_30_percent_slower_is_flagged_in_each_of_its_cells_and_nowhere_else(stored_run):
+    method = "request.files"
+    new = slowed(stored_run, 1.3, method)
+    comparisons = judge(stored_run, new)
+    cells = {b["name"] for b in stored_run["benchmarks"] if b["extra_info"]["method"] == method}
+    assert len(cells) == 4
+    assert {c.name for c in comparisons if c.flagged} == cells
+    for c in comparisons:
+        if c.name in cells:
+            assert c.verdict == SLOWER
+            assert c.change.ratio == pytest.approx(1.3)
+            assert c.change.low <= 1.3 <= c.change.high
+            assert c.p_value <= DEFAULT_FDR
+    # the same change read backwards is faster, in the same cells
+    backwards = judge(new, stored_run)
+    assert {c.name for c in backwards if c.flagged} == cells
+    assert {c.verdict for c in backwards if c.flagged} == {FASTER}
+
+
+def test_a_significant_change_smaller_than_the_minimum_effect_is_not_called(stored_run):
+    new = slowed(stored_run, 1.3, "request.files")
+    assert not any(c.flagged for c in judge(stored_run, new, min_effect=0.35))
+    assert any(c.flagged for c in judge(stored_run, new, min_effect=0.25))
+
+
+def test_a_stricter_false_discovery_rate_calls_fewer_changes(stored_run):
+    new = slowed(stored_run, 1.3, "request.files")
+    loose = sum(c.flagged for c in judge(stored_run, new, q=0.05))
+    strict = sum(c.flagged for c in judge(stored_run, new, q=0.0001))
+    assert strict < loose == 4
+
+
+def test_missing_or_too_few_rounds_are_inconclusive_with_the_reason(stored_run):
+    old, new = copy.deepcopy(stored_run), copy.deepcopy(stored_run)
+    unsaved, short = new["benchmarks"][4], old["benchmarks"][5]
+    del unsaved["stats"]["data"]
+    short["stats"]["data"] = short["stats"]["data"][:MIN_ROUNDS_TO_COMPARE - 1]
+    comparisons = {c.name: c for c in judge(old, new)}
+    assert comparisons[unsaved["name"]].verdict == INCONCLUSIVE
+    assert comparisons[unsaved["name"]].reason == "no saved rounds in new.json (run with --benchmark-save-data)"
+    assert comparisons[short["name"]].verdict == INCONCLUSIVE
+    assert comparisons[short["name"]].reason == f"{MIN_ROUNDS_TO_COMPARE - 1} rounds in old.json, fewer than 5"
+    assert comparisons[unsaved["name"]].p_value is None and comparisons[unsaved["name"]].change is None
+    assert sum(c.verdict == UNCHANGED for c in comparisons.values()) == 10
+
+
+def test_by_fraction_cancels_a_whole_run_30_percent_slower_which_by_time_flags(stored_run):
+    slower_day = slowed(stored_run, 1.3)
+    by_time = judge(stored_run, slower_day, by="time")
+    # every flagged cell is slower; the noisiest (IQR 72% of its median) needs more than 16 rounds to show it
+    assert {c.verdict for c in by_time if c.flagged} == {SLOWER}
+    assert sum(c.flagged for c in by_time) >= 10
+    by_fraction = judge(stored_run, slower_day, by="fraction")
+    assert not any(c.flagged for c in by_fraction)
+    assert summary_line(by_fraction) == "0 of 12 benchmarks flagged (slower 0, faster 0, inconclusive 2)"
+
+
+def test_by_fraction_a_size_without_its_limit_row_is_inconclusive(stored_run):
+    new = run_with(stored_run, [b for b in stored_run["benchmarks"] if b["name"] != "test_baseline[socket-2MB]"])
+    comparisons = judge(stored_run, new, by="fraction")
+    for c in comparisons:
+        if c.name.endswith("-2MB]"):
+            assert (c.verdict, c.reason) == (INCONCLUSIVE, "no limit row for 2MB in new.json")
+        elif "socket" not in c.name:
+            assert c.verdict == UNCHANGED
+    assert len(comparisons) == 11
+
+
+def test_by_fraction_compares_times_over_the_limit_median(stored_run):
+    limits = {b["extra_info"]["bytes"]: b["stats"]["median"] for b in stored_run["benchmarks"]
+              if b["extra_info"]["method"] == "socket"}
+    [c] = [c for c in judge(stored_run, stored_run, by="fraction") if c.name == "test_baseline[disk-2MB]"]
+    [disk] = [b for b in stored_run["benchmarks"] if b["name"] == "test_baseline[disk-2MB]"]
+    assert c.before == pytest.approx(statistics.median(disk["stats"]["data"]) / limits[2 * MiB])
+
+
+def test_comparison_is_deterministic(stored_run):
+    new = slowed(stored_run, 1.1)
+    assert judge(stored_run, new) == judge(stored_run, new)
+
+
+def test_compare_rejects_settings_out_of_range(stored_run):
+    for settings, problem in (({"by": "speed"}, "'speed'"), ({"q": 0}, "q = 0"), ({"min_effect": -0.1}, "-0.1")):
+        with pytest.raises(ValueError, match=problem):
+            judge(stored_run, stored_run, **settings)
+
+
+# The compare command
+
+
+def compare(tmp_path, *runs, options=()):
+    """Run --compare on runs (paths or JSON data) and return the stdout; compare.md must hold the same."""
+    paths = [run if not isinstance(run, dict) else write_json(tmp_path / f"run{number}.json", run)
+             for number, run in enumerate(runs)]
+    result = report_command("--compare", *paths, *options, "--output-dir", tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out" / "compare.md").read_text() == result.stdout
-    return {row["Benchmark"]: row for row in table_rows(result.stdout, "# Benchmark comparison")}, result.stdout
+    if "--summary" not in options:
+        assert (tmp_path / "out" / "compare.md").read_text() == result.stdout
+    return result.stdout
 
 
-def expected_mark(old, new):
-    """The documented rule: the change of medians must exceed the larger IQR (min–max under 4 rounds)."""
-    if min(old["rounds"], new["rounds"]) >= 4:
-        noise = max(old["iqr"], new["iqr"])
-    else:
-        noise = max(old["max"] - old["min"], new["max"] - new["min"])
-    change = new["median"] - old["median"]
-    if abs(change) <= noise:
-        return "no"
-    return "**slower**" if change > 0 else "**faster**"
+def compare_rows(markdown, heading="## "):
+    return {row["Benchmark"]: row for row in table_rows(markdown, heading)}
 
 
-@pytest.mark.slow
-def test_compare_of_two_real_runs_lists_every_benchmark_with_its_medians(real_runs, tmp_path):
-    first, second = real_runs
-    rows, _ = compare(tmp_path, first, second)
-    old = {b["name"]: b["stats"] for b in json.loads(first.read_text())["benchmarks"]}
-    new = {b["name"]: b["stats"] for b in json.loads(second.read_text())["benchmarks"]}
-    assert set(rows) == set(old) == set(new)
-    for name, row in rows.items():
-        assert_close_to_displayed(row["Median before"], old[name]["median"])
-        assert_close_to_displayed(row["Median after"], new[name]["median"])
-        change = (new[name]["median"] - old[name]["median"]) / old[name]["median"] * 100
-        assert row["Change"] == f"{change:+.1f}%"
-        assert row["Noise"].endswith("(IQR)" if min(old[name]["rounds"], new[name]["rounds"]) >= 4 else "(min–max)")
-        assert row["Significant"] == expected_mark(old[name], new[name])
+def test_compare_prints_the_rule_then_a_row_per_benchmark(stored_run, tmp_path):
+    new = slowed(stored_run, 1.3, "request.files")
+    markdown = compare(tmp_path, stored_run, new)
+    rule = ("A benchmark is **slower** or **faster** when the Mann–Whitney U test on its rounds gives a p-value of "
+            "at most q = 0.05 after the Benjamini–Hochberg adjustment")
+    assert markdown.index(rule) < markdown.index("| Benchmark |")
+    assert "Compared by time: each round's time in seconds." in markdown
+    assert "4 of 12 benchmarks flagged (slower 4, faster 0, inconclusive 0)." in markdown
+    rows = compare_rows(markdown)
+    assert list(next(iter(rows.values()))) == [
+        "Benchmark", "Median before", "Median after", "Change (95% interval)", "p (BH)", "Changed"]
+    for bench in stored_run["benchmarks"]:
+        row = rows[bench["name"]]
+        assert_close_to_displayed(row["Median before"], statistics.median(bench["stats"]["data"]))
+        if bench["extra_info"]["method"] == "request.files":
+            assert row["Changed"] == "**slower**" and row["Change (95% interval)"].startswith("+30.0% (")
+        else:
+            assert row["Changed"] == "no" and row["Change (95% interval)"].startswith("+0.0% (")
+            assert row["p (BH)"] == "1.000"
 
 
-@pytest.mark.slow
-def test_compare_marks_a_change_larger_than_the_noise(first_json, tmp_path):
-    benches = first_json["benchmarks"]
-    slow = benches[0]
-    shift = 2 * (slow["stats"]["max"] - slow["stats"]["min"]) + 0.001  # beyond any spread of the run
-    tiny = benches[1]
-    nudge = tiny["stats"]["iqr"] / 10  # well inside the noise
-    new = run_with(first_json, [shifted(slow, shift), shifted(tiny, nudge), *benches[2:]])
-    rows, _ = compare(tmp_path / "slower", first_json, new)
-    assert rows[slow["name"]]["Significant"] == "**slower**"
-    assert rows[tiny["name"]]["Significant"] == "no"
-    assert all(rows[b["name"]]["Significant"] == "no" and rows[b["name"]]["Change"] == "+0.0%" for b in benches[2:])
-    rows, _ = compare(tmp_path / "faster", new, first_json)
-    assert rows[slow["name"]]["Significant"] == "**faster**"
+def test_compare_by_fraction_says_so_and_shows_times_the_limit(stored_run, tmp_path):
+    markdown = compare(tmp_path, stored_run, slowed(stored_run, 1.3), options=["--compare-by", "fraction"])
+    assert "Compared by fraction: each round's time divided by the median time of the socket baseline" in markdown
+    rows = compare_rows(markdown)
+    assert rows["test_baseline[socket-1MB]"]["Changed"] == "*inconclusive (the socket limit itself)*"
+    assert rows["test_upload[request.files-werkzeug-1hop-1MB]"]["Median before"].endswith("× limit")
+    assert "0 of 12 benchmarks flagged (slower 0, faster 0, inconclusive 2)." in markdown
 
 
-@pytest.mark.slow
-def test_compare_under_4_rounds_uses_the_min_max_spread(first_json, tmp_path):
-    bench = copy.deepcopy(first_json["benchmarks"][0])
-    # times 1.0, 1.2, 1.5 s: IQR 0.25, spread 0.5
-    bench["stats"].update(data=[1.0, 1.2, 1.5], rounds=3, min=1.0, max=1.5, median=1.2, q1=1.1, q3=1.35, iqr=0.25)
-    old = run_with(first_json, [bench])
-    within_spread = run_with(first_json, [shifted(bench, 0.3)])  # more than the IQR, less than the spread
-    beyond_spread = run_with(first_json, [shifted(bench, 0.6)])
-    rows, _ = compare(tmp_path / "within", old, within_spread)
-    assert rows[bench["name"]]["Significant"] == "no"
-    assert rows[bench["name"]]["Noise"] == "500.00 ms (min–max)"
-    rows, _ = compare(tmp_path / "beyond", old, beyond_spread)
-    assert rows[bench["name"]]["Significant"] == "**slower**"
-    assert rows[bench["name"]]["Change"] == "+50.0%"
+def test_compare_options_change_the_rule_and_the_verdicts(stored_run, tmp_path):
+    new = slowed(stored_run, 1.3, "request.files")
+    markdown = compare(tmp_path, stored_run, new, options=["--fdr", "0.01", "--min-effect", "0.5"])
+    assert "at most q = 0.01 after" in markdown and "changed by at least ×1.5 either way" in markdown
+    assert "0 of 12 benchmarks flagged" in markdown
 
 
-@pytest.mark.slow
-def test_compare_does_not_judge_a_single_round(first_json, tmp_path):
-    bench = copy.deepcopy(first_json["benchmarks"][0])
-    bench["stats"].update(data=[1.0], rounds=1, min=1.0, max=1.0, median=1.0, q1=1.0, q3=1.0, iqr=0.0)
-    rows, _ = compare(tmp_path, run_with(first_json, [bench]), run_with(first_json, [shifted(bench, 5)]))
-    assert rows[bench["name"]]["Significant"] == "– (1 round)"
+def test_compare_summary_prints_one_line_per_later_run(stored_run, tmp_path):
+    old = write_json(tmp_path / "old.json", stored_run)
+    same = write_json(tmp_path / "same.json", stored_run)
+    slower = write_json(tmp_path / "slower.json", slowed(stored_run, 1.3, "request.files"))
+    out = compare(tmp_path, old, same, slower, options=["--summary"])
+    assert out.splitlines() == [
+        f"0 of 12 benchmarks flagged (slower 0, faster 0, inconclusive 0): {same} against {old}, by time",
+        f"4 of 12 benchmarks flagged (slower 4, faster 0, inconclusive 0): {slower} against {old}, by time",
+    ]
+    assert "## " in (tmp_path / "out" / "compare.md").read_text()
 
 
-@pytest.mark.slow
-def test_compare_lists_benchmarks_present_in_only_one_run(first_json, tmp_path):
-    benches = first_json["benchmarks"]
+def test_compare_of_several_runs_gives_a_table_per_later_run(stored_run, tmp_path):
+    markdown = compare(tmp_path, stored_run, slowed(stored_run, 1.3, "request.files"), stored_run)
+    first, second = markdown.split("## `")[1:]
+    assert first.startswith(f"{tmp_path / 'run1.json'}` against `{tmp_path / 'run0.json'}`")
+    assert second.startswith(f"{tmp_path / 'run2.json'}` against `{tmp_path / 'run0.json'}`")
+    assert sum(row["Changed"] == "**slower**" for row in compare_rows(first, "benchmarks flagged").values()) == 4
+    assert all(row["Changed"] == "no" for row in compare_rows(second, "benchmarks flagged").values())
+
+
+def test_compare_lists_benchmarks_present_in_only_one_run(stored_run, tmp_path):
+    benches = stored_run["benchmarks"]
     renamed = copy.deepcopy(benches[0])
     renamed["name"] = "test_upload[renamed]"
     renamed["fullname"] = "tests/test_upload_benchmarks.py::test_upload[renamed]"
-    rows, markdown = compare(tmp_path, run_with(first_json, benches), run_with(first_json, [*benches[1:], renamed]))
-    assert set(rows) == {b["name"] for b in benches[1:]}
+    markdown = compare(tmp_path, stored_run, run_with(stored_run, [*benches[1:], renamed]))
+    assert set(compare_rows(markdown)) == {b["name"] for b in benches[1:]}
     only_before = markdown.split("Only in before", 1)[1].split("Only in after", 1)[0]
     only_after = markdown.split("Only in after", 1)[1]
     assert f"- `{benches[0]['name']}`" in only_before and "renamed" not in only_before
     assert "- `test_upload[renamed]`" in only_after and benches[0]["name"] not in only_after
+
+
+def test_pytest_benchmark_still_reads_the_runs(stored_run, tmp_path):
+    old = write_json(tmp_path / "old.json", stored_run)
+    new = write_json(tmp_path / "new.json", slowed(stored_run, 1.3, "request.files"))
+    command = Path(sys.executable).with_name("pytest-benchmark")  # the console script of this Python
+    result = subprocess.run([command, "compare", old, new], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for bench in stored_run["benchmarks"]:
+        assert result.stdout.count(f"{bench['name']} (") == 2  # a line from each run
+
+
+@pytest.mark.slow
+def test_compare_of_real_runs_names_what_is_missing(real_runs, tmp_path):
+    first, autosaved = real_runs  # --benchmark-json keeps every round; --benchmark-autosave keeps none by default
+    names = {b["name"] for b in json.loads(first.read_text())["benchmarks"]}
+    for old, reason in (
+        (autosaved, f"no saved rounds in {autosaved.name} (run with --benchmark-save-data)"),
+        (first, "4 rounds in first.json, fewer than 5"),
+    ):
+        markdown = compare(tmp_path / old.stem, old, first)
+        rows = compare_rows(markdown)
+        assert set(rows) == names
+        assert {row["Changed"] for row in rows.values()} == {f"*inconclusive ({reason})*"}
+        assert f"0 of {len(names)} benchmarks flagged (slower 0, faster 0, inconclusive {len(names)})." in markdown
 
 
 # Bad input: one line on stderr naming the file, exit status 2
@@ -496,6 +651,27 @@ def test_bad_compare_input_is_one_line_naming_the_file(bad_input, tmp_path):
     write_json(good, {"machine_info": {}, "benchmarks": [{"name": "t", "stats": {"median": 1.0}}]})
     assert_one_line_error(report_command("--compare", good, path, "--output-dir", tmp_path / "out"), path, problem)
     assert_one_line_error(report_command("--compare", path, good, "--output-dir", tmp_path / "out"), path, problem)
+
+
+@pytest.mark.parametrize("options, problem", [
+    (["--fdr", "1.5"], "argument --fdr: '1.5': expected a number between 0 and 1"),
+    (["--fdr", "often"], "argument --fdr: 'often': not a number"),
+    (["--min-effect", "-0.1"], "argument --min-effect: '-0.1': expected a fraction of at least 0"),
+    (["--compare-by", "speed"], "argument --compare-by: invalid choice: 'speed'"),
+    (["--summary"], "--summary goes with --compare"),
+])
+def test_bad_compare_option_names_the_value_and_what_is_allowed(options, problem, tmp_path):
+    compared = ["--compare", STORED_RUN, STORED_RUN] if "--summary" not in options else []
+    result = report_command(*compared, *options, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2
+    assert problem in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_of_one_run_says_two_are_needed(tmp_path):
+    result = report_command("--compare", STORED_RUN, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2
+    assert "--compare needs at least 2 runs (OLD.json NEW.json [NEWER.json ...]), got 1" in result.stderr
 
 
 def test_no_saved_run_is_one_line_naming_the_storage(tmp_path):
