@@ -15,6 +15,7 @@ import pytest
 
 from fixtures.report import (DEFAULT_FDR, FASTER, INCONCLUSIVE, MIN_ROUNDS_TO_COMPARE, SLOWER, UNCHANGED,
                              compare_runs, summary_line)
+from fixtures.stats import median_interval
 from tests.conftest import ROOT, SUITE_ENV, suite_command
 
 MiB = 1 << 20
@@ -123,6 +124,19 @@ def conclusions_row(rows, extra):
     return row
 
 
+def expected_median_ci(bench):
+    """The interval of the median as the suite recorded it, else from the rounds; 4 rounds reach only 87.5%."""
+    extra, stats = bench["extra_info"], bench["stats"]
+    if "median_ci_low" in extra:
+        low, high, level = extra["median_ci_low"], extra["median_ci_high"], extra["median_ci_confidence"]
+    else:
+        interval = median_interval(stats["data"])
+        low, high, level = interval.low, interval.high, interval.confidence
+    assert level == pytest.approx(0.875)  # 1 - 2/16: the whole range of 4 rounds
+    text = f"{(low / stats['median'] - 1) * 100:+.0f}% … {(high / stats['median'] - 1) * 100:+.0f}%"
+    return f"{text} (at 88%)"
+
+
 def is_baseline(bench):
     return bench["extra_info"]["method"] in ("disk", "socket")
 
@@ -171,13 +185,14 @@ def test_conclusions_table_has_a_row_per_benchmark_with_its_numbers(first_report
     assert len(rows) == len(first_json["benchmarks"])
     assert len([b for b in first_json["benchmarks"] if not is_baseline(b)]) == 8  # 2 sizes x 2 methods x 2 hops
     assert list(rows[0]) == [
-        "Size", "Method", "Deployment", "Hops", "Median time", "IQR", "MB/s", "Fraction of socket limit",
-        "Server peak RSS", "Client peak RSS", "md5 verified",
+        "Size", "Method", "Deployment", "Hops", "Median time", "Median 95% CI", "IQR", "MB/s",
+        "Fraction of socket limit", "Server peak RSS", "Client peak RSS", "md5 verified",
     ]
     for bench in first_json["benchmarks"]:
         extra, stats = bench["extra_info"], bench["stats"]
         row = conclusions_row(rows, extra)
         assert_close_to_displayed(row["Median time"], stats["median"])
+        assert row["Median 95% CI"] == expected_median_ci(bench)
         assert_close_to_displayed(row["IQR"], stats["iqr"])
         assert abs(float(row["MB/s"]) - extra["bytes"] / stats["median"] / MiB) <= 0.05
         if not is_baseline(bench):
@@ -294,6 +309,27 @@ def test_several_files_are_merged_later_benchmarks_replacing_earlier(real_runs, 
     for bench in second_json["benchmarks"]:
         assert_close_to_displayed(conclusions_row(rows, bench["extra_info"])["Median time"], bench["stats"]["median"])
     assert f"### `{first}`" in markdown and f"### `{second}`" in markdown
+
+
+def test_median_interval_is_shown_from_the_saved_rounds_or_as_recorded(tmp_path):
+    run = json.loads(STORED_RUN.read_text())
+    recorded, unsaved = run["benchmarks"][4], run["benchmarks"][5]
+    recorded["extra_info"].update(median_ci_low=recorded["stats"]["median"] * 0.9,
+                                  median_ci_high=recorded["stats"]["median"] * 1.2, median_ci_confidence=0.96)
+    del unsaved["stats"]["data"]
+    out = tmp_path / "out"
+    assert report_command(write_json(tmp_path / "run.json", run), "--output-dir", out).returncode == 0
+    rows = table_rows((out / "report.md").read_text(), "## Conclusions")
+    for bench in run["benchmarks"]:
+        cell = conclusions_row(rows, bench["extra_info"])["Median 95% CI"]
+        if bench is recorded:
+            assert cell == "-10% … +20%"
+        elif bench is unsaved:
+            assert cell == "–"
+        else:  # 16 rounds: the 4th and 13th of them cover the median with at least 95%
+            data = sorted(bench["stats"]["data"])
+            median = bench["stats"]["median"]
+            assert cell == f"{(data[3] / median - 1) * 100:+.0f}% … {(data[12] / median - 1) * 100:+.0f}%"
 
 
 # The newest saved run is the default
