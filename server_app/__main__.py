@@ -1,24 +1,38 @@
 """Serve server_app: python -m server_app --port N --upload-dir D [--next-hop URL]."""
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from . import ENV_PREFIX
-from .deployments import DEFAULT_WORKER_TIMEOUT, DEPLOYMENTS, ServeOptions, serve
+from .config import ConfigError, WORKER_TIMEOUT, settings
+from .deployments import DEPLOYMENTS, ServeOptions, serve
+
+
+# config key: (argparse dest, the flag that sets it)
+FLAGS = {
+    "UPLOAD_DIR": ("upload_dir", "--upload-dir"),
+    "NEXT_HOP": ("next_hop", "--next-hop"),
+    "UPLOAD_LIMIT": ("max_content_length", "--max-content-length"),
+    "PROFILING": ("allow_profiling", "--allow-profiling"),
+    "TEST_ENDPOINTS": ("test_endpoints", "--test-endpoints"),
+    "RELAY_READ_TIMEOUT": ("worker_timeout", "--worker-timeout"),
+}
+
+
+def _directory(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory path, got an empty string")
+    return Path(text).resolve()
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m server_app", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--upload-dir", type=Path, required=True, help="where uploads are stored")
+    parser.add_argument("--upload-dir", type=_directory, required=True, help="where uploads are stored")
     parser.add_argument(
-        "--next-hop",
-        default=os.environ.get(f"{ENV_PREFIX}NEXT_HOP"),
-        help="base URL of the next server: this one then relays every upload there "
-        f"(default: ${ENV_PREFIX}NEXT_HOP)",
+        "--next-hop", default=None,
+        help="base URL of the next server: this one then relays every upload there",
     )
     parser.add_argument("--deployment", default="werkzeug", choices=sorted(DEPLOYMENTS))
     parser.add_argument(
@@ -30,13 +44,13 @@ def parse_args(argv=None):
         help="where the server keeps control sockets and pid files (default: UPLOAD_DIR.state)",
     )
     parser.add_argument(
-        "--worker-timeout", type=int, default=DEFAULT_WORKER_TIMEOUT,
-        help=f"seconds a worker may spend on one request (default: {DEFAULT_WORKER_TIMEOUT})",
+        "--worker-timeout", type=int, default=WORKER_TIMEOUT,
+        help=f"seconds a worker may spend on one request, and a relay may wait for the next hop (default: {WORKER_TIMEOUT})",
     )
     parser.add_argument(
         "--allow-profiling", action="store_true",
         help="profile (cProfile + tracemalloc) requests that carry the header X-Upload-Profile: 1 "
-        f"and add the result to the answer (sets {ENV_PREFIX}PROFILING=1); without it the header is ignored",
+        "and add the result to the answer; without it the header is ignored",
     )
     parser.add_argument(
         "--test-endpoints", action="store_true",
@@ -45,26 +59,16 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port} is not a TCP port (1-65535)")
+    # The flags are the only switches: nothing inherited from the environment turns anything on.
+    try:
+        args.config = settings({key: getattr(args, dest) for key, (dest, _) in FLAGS.items()})
+    except ConfigError as exc:
+        parser.error(f"{FLAGS[exc.key][1]}: {exc}" if exc.key in FLAGS else str(exc))
     return args
-
-
-def _switch(name, on):
-    # The command-line flag is the only switch: an inherited variable turns nothing on.
-    if on:
-        os.environ[f"{ENV_PREFIX}{name}"] = "1"
-    else:
-        os.environ.pop(f"{ENV_PREFIX}{name}", None)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    os.environ[f"{ENV_PREFIX}UPLOAD_DIR"] = str(args.upload_dir.resolve())
-    if args.next_hop:
-        os.environ[f"{ENV_PREFIX}NEXT_HOP"] = args.next_hop
-    if args.max_content_length is not None:
-        os.environ[f"{ENV_PREFIX}UPLOAD_LIMIT"] = str(args.max_content_length)
-    _switch("TEST_ENDPOINTS", args.test_endpoints)
-    _switch("PROFILING", args.allow_profiling)
     print(
         f"server_app: {args.deployment} on http://{args.host}:{args.port} "
         f"upload_dir={args.upload_dir} next_hop={args.next_hop}"
@@ -72,7 +76,7 @@ def main(argv=None):
         flush=True,
     )
     state_dir = args.state_dir or args.upload_dir.with_name(args.upload_dir.name + ".state")
-    serve(args.deployment, ServeOptions(args.host, args.port, state_dir.resolve(), args.worker_timeout))
+    serve(args.deployment, ServeOptions(args.host, args.port, state_dir.resolve(), args.worker_timeout), args.config)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,18 @@
 import os
 import sys
 import sysconfig
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-# Uploads of several GiB at tens of MB/s take minutes: no server may cut them short.
-DEFAULT_WORKER_TIMEOUT = 3600
+from .config import ENV_VAR, WORKER_TIMEOUT, to_environment
+
+APP = "server_app.wsgi:app"  # what the exec'd servers load
 # waitress refuses bodies of 1 GiB and more by default (413); allow the seed's sizes and beyond.
 MAX_BODY = 1 << 40
+# What the in-process Werkzeug server is given besides the address and the app.
+WERKZEUG_OPTIONS = {"threaded": True, "use_reloader": False, "use_debugger": False}
 
 
 @dataclass(frozen=True)
@@ -19,16 +22,17 @@ class ServeOptions:
     host: str
     port: int
     state_dir: Path  # control sockets, pid files, worker heartbeats: never $HOME
-    worker_timeout: int = DEFAULT_WORKER_TIMEOUT
+    worker_timeout: int = WORKER_TIMEOUT
+
+
+# Stand-ins for what differs from server to server, so that recorded settings compare across runs.
+RECORDED_OPTIONS = ServeOptions("HOST", "PORT", Path("STATE_DIR"))
 
 
 @dataclass(frozen=True)
 class Deployment:
     name: str
     package: str
-    description: str
-    why: str  # why it is configured this way, for the README
-    settings: dict = field(default_factory=dict)
     command: Callable = None  # ServeOptions -> argv to exec; None serves in this process
 
     def available(self) -> bool:
@@ -41,6 +45,33 @@ class Deployment:
     def version(self) -> str:
         return metadata.version(self.package)
 
+    @property
+    def settings(self) -> dict:
+        """Return what the server is really given with the default options: its command's flags, parsed."""
+        if self.command is None:
+            return {"program": "werkzeug.serving.run_simple", **WERKZEUG_OPTIONS}
+        return command_settings(self.command(RECORDED_OPTIONS))
+
+
+def command_settings(argv) -> dict:
+    """Return a command line as a dict: program, then --flag values (True for a bare flag), then app."""
+    args = list(argv)
+    if args[:1] == [sys.executable] and args[1:2] == ["-m"]:
+        found = {"program": args[2]}
+        args = args[3:]
+    else:
+        found = {"program": Path(args[0]).name}
+        args = args[1:]
+    while args:
+        token = args.pop(0)
+        if not token.startswith("--"):
+            found["app"] = token
+            continue
+        name, equals, value = token[2:].partition("=")
+        if not equals:
+            value = args.pop(0) if args and not args[0].startswith("--") else True
+        found[name] = value
+    return found
 
 def _script(name):
     """Return the path of a console script installed beside this Python."""
@@ -58,7 +89,7 @@ def gunicorn_command(o: ServeOptions):
         "--control-socket", str(o.state_dir / "gunicorn.ctl"),
         "--worker-tmp-dir", str(o.state_dir),
         "--access-logfile", "-",
-        "server_app.wsgi:app",
+        APP,
     ]
 
 
@@ -66,7 +97,7 @@ def _uwsgi_common(o: ServeOptions):
     return [
         _script("uwsgi"),
         "--http-socket", f"{o.host}:{o.port}",
-        "--module", "server_app.wsgi:app",
+        "--module", APP,
         "--die-on-term",  # otherwise SIGTERM means reload and terminate waits 20 s
         "--need-app",
         "--master",
@@ -90,49 +121,18 @@ def waitress_command(o: ServeOptions):
         "--threads=4",
         f"--max-request-body-size={MAX_BODY}",
         f"--channel-timeout={o.worker_timeout}",
-        "server_app.wsgi:app",
+        APP,
     ]
 
 
 DEPLOYMENTS = {
     d.name: d
     for d in (
-        Deployment(
-            "werkzeug", "werkzeug",
-            "Werkzeug development server (flask run), threaded",
-            "the seed's `flask run`; threaded, no reloader and no debugger",
-            {"threaded": True},
-        ),
-        Deployment(
-            "gunicorn", "gunicorn",
-            "gunicorn, sync workers",
-            "2 sync workers; --timeout 3600 because the default 30 s kills a worker mid-upload "
-            "(HTTP 500); control socket and heartbeat files in the server's state dir, not $HOME",
-            {"worker_class": "sync", "workers": 2, "timeout": DEFAULT_WORKER_TIMEOUT},
-            gunicorn_command,
-        ),
-        Deployment(
-            "uwsgi-seed", "pyuwsgi",
-            "uWSGI as in the seed's uwsgi.ini: master, 2 processes, 2 threads",
-            "mirrors the seed's uwsgi.ini; http-socket mode, --die-on-term so SIGTERM stops it",
-            {"master": True, "processes": 2, "threads": 2, "http_socket": True},
-            uwsgi_seed_command,
-        ),
-        Deployment(
-            "uwsgi", "pyuwsgi",
-            "uWSGI tuned for large bodies",
-            "see the README's uWSGI section",
-            {"master": True, "processes": 2, "threads": 2, "http_socket": True, "buffer_size": 65535},
-            uwsgi_command,
-        ),
-        Deployment(
-            "waitress", "waitress",
-            "waitress, 4 threads",
-            "max_request_body_size raised to 1 TiB (its 1 GiB default answers 413 to a 1 GiB upload); "
-            "it buffers the whole body to a temp file before the app sees it",
-            {"threads": 4, "max_request_body_size": MAX_BODY},
-            waitress_command,
-        ),
+        Deployment("werkzeug", "werkzeug"),
+        Deployment("gunicorn", "gunicorn", gunicorn_command),
+        Deployment("uwsgi-seed", "pyuwsgi", uwsgi_seed_command),
+        Deployment("uwsgi", "pyuwsgi", uwsgi_command),
+        Deployment("waitress", "waitress", waitress_command),
     )
 }
 
@@ -144,8 +144,8 @@ def get(name: str) -> Deployment:
         raise ValueError(f"unknown deployment {name!r}; choose from {', '.join(DEPLOYMENTS)}") from None
 
 
-def serve(name: str, options: ServeOptions):
-    """Serve server_app (configured from UPLOAD_BENCH_* variables) with the named deployment."""
+def serve(name: str, options: ServeOptions, config: dict):
+    """Serve server_app with this configuration (a create_app dict) and the named deployment."""
     deployment = get(name)
     if not deployment.available():
         raise SystemExit(f"deployment {name!r} needs the package {deployment.package!r}, which is not installed")
@@ -155,10 +155,10 @@ def serve(name: str, options: ServeOptions):
 
         from . import create_app
 
-        run_simple(options.host, options.port, create_app(), threaded=True,
-                   use_reloader=False, use_debugger=False)
+        run_simple(options.host, options.port, create_app(config), **WERKZEUG_OPTIONS)
         return
     argv = deployment.command(options)
+    os.environ[ENV_VAR] = to_environment(config)  # read by server_app.wsgi in the exec'd server
     sys.stdout.flush()
     # exec, so that the pid xprocess knows is the server's master process itself
     os.execvp(argv[0], argv)

@@ -1,7 +1,7 @@
 """Opt-in profiling of one request: cProfile and tracemalloc, reported in the JSON answer.
 
-Two switches, both needed: the server allows it (config PROFILING, set by
-``python -m server_app --allow-profiling`` as UPLOAD_BENCH_PROFILING=1), and the request asks
+Two switches, both needed: the server allows it (config PROFILING true, set by
+``python -m server_app --allow-profiling``), and the request asks
 for it with the header ``X-Upload-Profile: 1``. Without PROFILING no hook is even registered,
 so normal requests (and every benchmarked upload) run exactly as without this module; the
 header alone switches nothing on.
@@ -27,7 +27,6 @@ HEADER = "X-Upload-Profile"
 CONFIG_KEY = "PROFILING"
 CPROFILE_LINES = 30
 TRACEMALLOC_LINES = 10
-_TRUE = {"1", "true", "yes", "on"}
 
 # tracemalloc is process-wide: start it for the first profiled request in flight and stop it
 # after the last, unless it was already tracing (PYTHONTRACEMALLOC) before any of them.
@@ -35,16 +34,8 @@ _lock = threading.Lock()
 _tracing = {"requests": 0, "ours": False}
 
 
-def enabled(value) -> bool:
-    """Read a PROFILING setting: True, 1, or a string such as '1'/'true' (from the environment)."""
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return bool(value)
-
-
 def init_app(app):
     """Register the profiling hooks, only if the app's config allows profiling."""
-    app.config[CONFIG_KEY] = enabled(app.config.get(CONFIG_KEY))
     if not app.config[CONFIG_KEY]:
         return
     app.before_request(_start)

@@ -6,13 +6,9 @@ import requests
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from . import profiling
-from .deployments import DEFAULT_WORKER_TIMEOUT
 from .receiving import ENDPOINTS
 
 bp = Blueprint("relaying", __name__)
-
-# As long as a worker may spend on a request: a hung next hop must not pin this relay forever.
-RELAY_READ_TIMEOUT = DEFAULT_WORKER_TIMEOUT
 
 
 class BodyReader:
@@ -47,8 +43,10 @@ def relay(endpoint):
     if profiling.active():  # profile every hop: the next one too (it must allow profiling itself)
         headers[profiling.HEADER] = "1"
     body = BodyReader(request.stream, length)
+    # A hung next hop must not pin this relay forever (RELAY_READ_TIMEOUT: --worker-timeout by default).
+    timeout = (current_app.config["RELAY_CONNECT_TIMEOUT"], current_app.config["RELAY_READ_TIMEOUT"])
     try:
-        downstream = requests.post(url, data=body, headers=headers, timeout=(10, RELAY_READ_TIMEOUT))
+        downstream = requests.post(url, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
         abort(502, f"next hop {url} failed after {body.forwarded} of {length} bytes: {exc}")
     try:

@@ -4,9 +4,9 @@ import os
 
 from flask import Blueprint, abort, jsonify, request
 
-bp = Blueprint("test_endpoints", __name__)
+from .config import MiB
 
-MiB = 1 << 20
+bp = Blueprint("test_endpoints", __name__)
 
 
 @bp.post("/test/allocate")

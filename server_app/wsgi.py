@@ -1,4 +1,4 @@
-"""WSGI entry point for production servers: the app, configured from UPLOAD_BENCH_* variables."""
+"""WSGI entry point for the deployments python -m server_app execs: the app, configured from UPLOAD_BENCH_CONFIG."""
 
 from . import create_app
 

@@ -7,8 +7,7 @@ from fixtures.clients import send_data
 from fixtures.integrity import leftovers
 from fixtures.measure import ServerMeter
 from fixtures.servers import Chain
-
-MiB = 1 << 20
+from fixtures.sizes import MiB
 
 
 @pytest.fixture(scope="module")

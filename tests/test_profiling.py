@@ -11,6 +11,7 @@ from fixtures.methods import METHODS
 from fixtures.profiles import ProfileMissing, profile_name, profile_upload, write_profiles
 from fixtures.servers import Chain
 from server_app import create_app
+from server_app.config import ENV_VAR, ConfigError, to_environment
 from server_app.deployments import DEPLOYMENTS
 from server_app.profiling import HEADER
 
@@ -64,21 +65,30 @@ def test_profiling_app_adds_a_profile_only_with_the_header(tmp_path):
         assert hashlib.md5((tmp_path / "uploads" / name).read_bytes()).hexdigest() == MD5
 
 
-@pytest.mark.parametrize("value", ["0", "", "false"])
-def test_without_profiling_config_the_header_is_ignored_and_no_hook_is_registered(tmp_path, monkeypatch, value):
-    monkeypatch.setenv("UPLOAD_BENCH_PROFILING", value)
-    app = create_app({"UPLOAD_DIR": tmp_path / "uploads", "TESTING": True})
+@pytest.mark.parametrize("config", [{}, {"PROFILING": False}], ids=["default", "false"])
+def test_without_profiling_config_the_header_is_ignored_and_no_hook_is_registered(tmp_path, monkeypatch, config):
+    monkeypatch.setenv("UPLOAD_BENCH_PROFILING", "1")  # a stray variable: nothing reads it
+    app = create_app({"UPLOAD_DIR": tmp_path / "uploads", "TESTING": True, **config})
     assert app.config["PROFILING"] is False
     assert not app.before_request_funcs and not app.after_request_funcs  # nothing added to any request
     answer = app.test_client().post("/upload/stream-chunked", data=BODY, headers={**OCTET, **PROFILE}).json
     assert answer["bytes"] == len(BODY) and "profile" not in answer
 
 
-def test_profiling_is_allowed_from_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("UPLOAD_BENCH_PROFILING", "1")
-    client = create_app({"UPLOAD_DIR": tmp_path / "uploads", "TESTING": True}).test_client()
+def test_profiling_is_allowed_by_the_json_variable_of_the_exec_deployments(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_VAR, to_environment({"UPLOAD_DIR": tmp_path / "uploads", "PROFILING": True}))
+    client = create_app().test_client()  # what server_app.wsgi does
     answer = client.post("/upload/stream-chunked", data=BODY, headers={**OCTET, **PROFILE}).json
     assert_is_profile(answer["profile"])
+
+
+@pytest.mark.parametrize("value", ["1", "true", 1, None])
+def test_profiling_takes_only_a_real_boolean(tmp_path, monkeypatch, value):
+    with pytest.raises(ConfigError, match=rf"^config: PROFILING={value!r} is not allowed: expected true or false"):
+        create_app({"UPLOAD_DIR": tmp_path / "uploads", "PROFILING": value})
+    monkeypatch.setenv(ENV_VAR, f'{{"UPLOAD_DIR": "{tmp_path / "uploads"}", "PROFILING": "on"}}')
+    with pytest.raises(ConfigError, match=f"^{ENV_VAR}: PROFILING='on' is not allowed: expected true or false"):
+        create_app()
 
 
 def test_header_value_other_than_1_does_not_profile(tmp_path):
@@ -201,10 +211,14 @@ def test_profiled_multipart_upload_is_named_by_its_content_length(server_factory
         server_factory.stop(final)
 
 
-def test_without_allow_profiling_the_header_is_ignored(server_factory, tmp_path, datafile, monkeypatch):
-    # even if the variable is inherited: only --allow-profiling allows it
+@pytest.mark.parametrize("deployment", ["werkzeug", "gunicorn"])
+def test_without_allow_profiling_the_header_is_ignored(server_factory, tmp_path, datafile, monkeypatch, deployment):
+    if not DEPLOYMENTS[deployment].available():
+        pytest.skip(f"{deployment} is not installed")
+    # even if a configuration that allows it is inherited: only --allow-profiling allows it
     monkeypatch.setenv("UPLOAD_BENCH_PROFILING", "1")
-    servers = spawn_chain(server_factory, "werkzeug", [])
+    monkeypatch.setenv(ENV_VAR, to_environment({"UPLOAD_DIR": tmp_path / "stray", "PROFILING": True}))
+    servers = spawn_chain(server_factory, deployment, [])
     try:
         relay, final = servers
         answer = requests.post(f"{relay.url}/upload/stream-chunked", data=BODY,

@@ -2,10 +2,14 @@
 
 import hashlib
 import io
+import json
+import subprocess
+import sys
 
 import pytest
 
 from server_app import create_app
+from server_app.config import ENV_VAR, MiB, ConfigError, to_environment
 from server_app.storage import STORED_NAME
 from tests.conftest import stored_files
 
@@ -36,7 +40,7 @@ def test_client_file_names_never_reach_the_filesystem(client, upload_dir, filena
     response = post(client, "files", filename=filename)
     assert response.status_code == 200
     assert stored_files(upload_dir) == [response.json["stored_name"]]
-    assert not (upload_dir.parent / "escape.bin").exists()
+    assert not (upload_dir / "../../escape.bin").exists()  # where "../../escape.bin" would have landed
 
 
 def test_multipart_without_file_field_is_400(client, upload_dir):
@@ -58,10 +62,87 @@ def test_digest_endpoint_refuses_other_names(client, name):
     assert client.get(f"/uploads/{name}/md5").status_code == 404
 
 
-def test_app_needs_an_upload_dir(monkeypatch):
-    monkeypatch.delenv("UPLOAD_BENCH_UPLOAD_DIR", raising=False)
-    with pytest.raises(ValueError, match="UPLOAD_DIR"):
+# --- configuration ---------------------------------------------------------------------------
+
+
+def test_app_needs_an_upload_dir():
+    with pytest.raises(ConfigError, match="UPLOAD_DIR is not set"):
+        create_app({"TESTING": True})
+
+
+def test_without_a_config_the_app_needs_the_environment_variable(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with pytest.raises(ConfigError, match=f"no configuration: .*set {ENV_VAR} to a JSON object"):
         create_app()
+
+
+def test_defaults_switch_nothing_on(upload_dir, monkeypatch):
+    # stray variables of the old scheme, inherited: nothing reads them
+    for name in ("UPLOAD_BENCH_PROFILING", "UPLOAD_BENCH_TEST_ENDPOINTS", "UPLOAD_BENCH_NEXT_HOP"):
+        monkeypatch.setenv(name, "1")
+    app = create_app({"UPLOAD_DIR": upload_dir})
+    assert {key: app.config[key] for key in ("NEXT_HOP", "UPLOAD_LIMIT", "BLOCK_SIZE", "PROFILING", "TEST_ENDPOINTS")} \
+        == {"NEXT_HOP": None, "UPLOAD_LIMIT": None, "BLOCK_SIZE": MiB, "PROFILING": False, "TEST_ENDPOINTS": False}
+    client = app.test_client()
+    assert client.get("/health").json["role"] == "final"
+    assert client.post("/test/allocate", query_string={"mb": 1}).status_code == 404
+
+
+def test_config_switches_are_real_booleans(upload_dir):
+    client = create_app({"UPLOAD_DIR": upload_dir, "TEST_ENDPOINTS": True}).test_client()
+    assert client.post("/test/allocate", query_string={"mb": 1}).json["allocated"] == MiB
+
+
+def test_upload_limit_from_config_refuses_larger_bodies(upload_dir):
+    client = create_app({"UPLOAD_DIR": upload_dir, "UPLOAD_LIMIT": len(BODY) - 1}).test_client()
+    response = post(client, "stream-chunked")
+    assert response.status_code == 413
+    assert f"over the {len(BODY) - 1}-byte limit" in response.json["detail"]
+    assert stored_files(upload_dir) == []
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("PROFILING", "1", "PROFILING='1' is not allowed: expected true or false"),
+    ("PROFILING", 1, "PROFILING=1 is not allowed: expected true or false"),
+    ("TEST_ENDPOINTS", "true", "TEST_ENDPOINTS='true' is not allowed: expected true or false"),
+    ("UPLOAD_LIMIT", "10", "UPLOAD_LIMIT='10' is not allowed: expected null, or a positive whole number"),
+    ("BLOCK_SIZE", 0, "BLOCK_SIZE=0 is not allowed: expected a positive whole number"),
+    ("NEXT_HOP", "127.0.0.1:9", "NEXT_HOP='127.0.0.1:9' is not allowed: expected null, or the http(s) base URL"),
+    ("RELAY_READ_TIMEOUT", -1, "RELAY_READ_TIMEOUT=-1 is not allowed: expected a positive number of seconds"),
+    ("PROFILE", True, "unknown key 'PROFILE'; known: UPLOAD_DIR, "),
+    ("MAX_CONTENT_LENGTH", 10, "set UPLOAD_LIMIT instead"),
+])
+def test_a_bad_config_value_is_an_error_naming_it_and_what_is_allowed(upload_dir, key, value, expected):
+    with pytest.raises(ConfigError) as excinfo:
+        create_app({"UPLOAD_DIR": upload_dir, key: value})
+    assert expected in str(excinfo.value)
+    assert not upload_dir.exists()  # refused before anything was created
+
+
+def load_wsgi_app(environment_value, cwd):
+    """Import server_app.wsgi in a new Python, as gunicorn, uWSGI and waitress do; return the result."""
+    show = "import json; from server_app.wsgi import app; print(json.dumps(app.config, default=str))"
+    # cwd elsewhere: the package is imported as installed, as the servers import it
+    return subprocess.run([sys.executable, "-c", show], env={"PATH": "", ENV_VAR: environment_value},
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_exec_deployments_are_configured_by_the_json_variable(upload_dir):
+    value = to_environment({"UPLOAD_DIR": upload_dir, "PROFILING": True, "UPLOAD_LIMIT": 5, "RELAY_READ_TIMEOUT": 7})
+    result = load_wsgi_app(value, upload_dir.parent)
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["UPLOAD_DIR"] == str(upload_dir)
+    assert (config["PROFILING"], config["TEST_ENDPOINTS"], config["UPLOAD_LIMIT"]) == (True, False, 5)
+    assert (config["RELAY_CONNECT_TIMEOUT"], config["RELAY_READ_TIMEOUT"]) == (10, 7)
+
+
+def test_a_bad_json_variable_stops_the_exec_deployment_naming_the_value(upload_dir):
+    result = load_wsgi_app(json.dumps({"UPLOAD_DIR": str(upload_dir), "PROFILING": "yes"}), upload_dir.parent)
+    assert result.returncode != 0
+    assert f"ConfigError: {ENV_VAR}: PROFILING='yes' is not allowed: expected true or false" in result.stderr
+    result = load_wsgi_app("PROFILING=1", upload_dir.parent)
+    assert f"{ENV_VAR} is not valid JSON" in result.stderr
 
 
 def test_relay_refuses_unknown_endpoint_and_chunked_bodies(upload_dir):
