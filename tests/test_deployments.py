@@ -13,7 +13,8 @@ import requests
 from fixtures.integrity import verify_and_delete
 from fixtures.methods import METHODS
 from fixtures.servers import Chain
-from server_app.deployments import DEPLOYMENTS
+from server_app.config import WORKER_TIMEOUT
+from server_app.deployments import DEPLOYMENTS, RECORDED_OPTIONS, WERKZEUG_OPTIONS, command_settings
 from tests.conftest import alive, start_suite
 
 SIZE = 1 << 20
@@ -46,6 +47,28 @@ def test_deployment_serves_every_method_and_stops_without_orphans(server_factory
     finally:
         server_factory.stop(server)
     assert alive(pids) == [], f"{deployment} left processes behind"
+
+
+@pytest.mark.parametrize("name", [name for name, d in DEPLOYMENTS.items() if d.command])
+def test_recorded_settings_are_the_flags_the_command_passes(name):
+    deployment = DEPLOYMENTS[name]
+    argv = deployment.command(RECORDED_OPTIONS)
+    settings = deployment.settings
+    flags = [token for token in argv if token.startswith("--")]
+    assert [f"--{key}" for key in settings if key not in ("program", "app")] == [flag.split("=")[0] for flag in flags]
+    for flag in flags:
+        key, equals, value = flag[2:].partition("=")
+        following = argv[argv.index(flag) + 1] if argv.index(flag) + 1 < len(argv) else None
+        assert settings[key] == (value if equals else following if following and not following.startswith("--")
+                                 else True)
+    timeout = {"gunicorn": "timeout", "waitress": "channel-timeout"}.get(name, "socket-timeout")
+    assert settings[timeout] == str(WORKER_TIMEOUT)
+
+
+def test_command_settings_reads_every_form_of_flag():
+    argv = ["/usr/bin/uwsgi", "--a", "1", "--b=2", "--bare", "--c", "-", "app:x"]
+    assert command_settings(argv) == {"program": "uwsgi", "a": "1", "b": "2", "bare": True, "c": "-", "app": "app:x"}
+    assert DEPLOYMENTS["werkzeug"].settings == {"program": "werkzeug.serving.run_simple", **WERKZEUG_OPTIONS}
 
 
 def chunked_body(data, block=64 << 10):
