@@ -15,10 +15,10 @@ import pytest
 
 from fixtures.report import (DEFAULT_FDR, FASTER, INCONCLUSIVE, MIN_ROUNDS_TO_COMPARE, SLOWER, UNCHANGED,
                              compare_runs, summary_line)
+from fixtures.sizes import MiB
 from fixtures.stats import median_interval
 from tests.conftest import ROOT, SUITE_ENV, suite_command
 
-MiB = 1 << 20
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_BYTES = 200 * 1024
 TINY_RUN = [
