@@ -2,9 +2,6 @@
 
 import os
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
-
 from .config import config_from_environment, settings
 
 
@@ -16,6 +13,11 @@ def create_app(config=None):
     set, refuses bodies larger than that many bytes with 413. A bad key or value raises
     server_app.config.ConfigError naming it and what is allowed.
     """
+    # Flask is imported here, not at the top: the client process imports server_app's constants
+    # (fixtures.clients, fixtures.methods), and its measured RSS must not carry a web framework.
+    from flask import Flask, jsonify
+    from werkzeug.exceptions import HTTPException
+
     checked = config_from_environment() if config is None else settings(config)
     app = Flask(__name__)
     app.config.update(checked)

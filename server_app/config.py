@@ -10,7 +10,6 @@ import json
 import os
 from pathlib import Path
 
-from flask import Flask
 
 ENV_VAR = "UPLOAD_BENCH_CONFIG"
 MiB = 1 << 20
@@ -96,7 +95,7 @@ def settings(config, source="config") -> dict:
                 result[key] = check(value)
             except TypeError:
                 raise ConfigError(f"{source}: {key}={value!r} is not allowed: expected {allowed}", key) from None
-        elif key in Flask.default_config:  # Flask's own keys (TESTING, ...) go to Flask as they are
+        elif key in _flask_defaults():  # Flask's own keys (TESTING, ...) go to Flask as they are
             result[key] = value
         else:
             raise ConfigError(f"{source}: unknown key {key!r}; known: {', '.join(KEYS)} (and Flask's own keys)", key)
@@ -127,3 +126,9 @@ def config_from_environment(environ=None) -> dict:
     except ValueError as exc:
         raise ConfigError(f"{ENV_VAR} is not valid JSON ({exc}): expected a JSON object of settings") from None
     return settings(config, source=ENV_VAR)
+
+
+def _flask_defaults():
+    from flask import Flask  # here, not at the top: see create_app
+
+    return Flask.default_config

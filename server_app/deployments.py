@@ -10,6 +10,10 @@ from typing import Callable
 
 from .config import ENV_VAR, WORKER_TIMEOUT, to_environment
 
+# Deployments whose server hands the app its connection's socket, and the WSGI environ key it is under
+# (receiving's stream-splice endpoint needs it; uWSGI and waitress do not hand it over).
+SOCKET_KEYS = {"werkzeug": "werkzeug.socket", "gunicorn": "gunicorn.socket"}
+
 APP = "server_app.wsgi:app"  # what the exec'd servers load
 # waitress refuses bodies of 1 GiB and more by default (413); allow the seed's sizes and beyond.
 MAX_BODY = 1 << 40

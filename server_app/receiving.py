@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from streaming_form_data import ParseFailedException, StreamingFormDataParser
 from streaming_form_data.targets import BaseTarget
 
+from .deployments import SOCKET_KEYS
 from .limits import refuse_stored_oversize
 from .splicing import splice_into
 from .storage import new_upload
@@ -197,10 +198,8 @@ def _gunicorn_buffered(environ, sock, length):
 
 # Deployments whose server hands the app its connection's socket: the WSGI environ key, and how to
 # take the body bytes that server has already read from it. uWSGI and waitress do not.
-SOCKET_SERVERS = {
-    "werkzeug": ("werkzeug.socket", _werkzeug_buffered),
-    "gunicorn": ("gunicorn.socket", _gunicorn_buffered),
-}
+_TAKE_BUFFERED = {"werkzeug": _werkzeug_buffered, "gunicorn": _gunicorn_buffered}
+SOCKET_SERVERS = {name: (key, _TAKE_BUFFERED[name]) for name, key in SOCKET_KEYS.items()}
 
 
 def _server_socket():

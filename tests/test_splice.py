@@ -14,14 +14,14 @@ from fixtures.baselines import receiver_ready, send_file
 from fixtures.live import files_in, wait_until_empty
 from fixtures.methods import METHODS
 from server_app.deployments import DEPLOYMENTS
-from server_app.receiving import SOCKET_SERVERS
+from server_app.deployments import SOCKET_KEYS
 from server_app.storage import STORED_NAME
 
 SIZE = 2 << 20
 SPLICE = METHODS["request.stream-splice"]
 OCTET = {"Content-Type": "application/octet-stream"}
-WITH_SOCKET = list(SOCKET_SERVERS)
-WITHOUT_SOCKET = [name for name in DEPLOYMENTS if name not in SOCKET_SERVERS]
+WITH_SOCKET = list(SOCKET_KEYS)
+WITHOUT_SOCKET = [name for name in DEPLOYMENTS if name not in SOCKET_KEYS]
 
 
 def md5(data: bytes) -> str:
@@ -172,7 +172,7 @@ def test_the_method_is_skipped_exactly_where_the_final_hop_has_no_socket():
     for final in DEPLOYMENTS:
         for chain in ((final,), ("werkzeug", final), ("gunicorn", final)):
             reason = SPLICE.skip_reason(chain)
-            if final in SOCKET_SERVERS:
+            if final in SOCKET_KEYS:
                 assert reason is None, chain
             else:
                 assert reason and f"final hop {final} does not give the app its socket" in reason, chain
