@@ -7,7 +7,7 @@ from fixtures.estimate import Calibration, Plan
 from fixtures.limits import BEATEN, WITHIN_NOISE, apply_limits
 from fixtures.matrix import cells
 from fixtures.options import Rounds, UploadOptions
-from fixtures.rounds import MAX_ROUNDS, MIN_ROUNDS, MIN_ROUNDS_LARGE, MIN_ROUNDS_SMALL, SMALL, RoundsRule
+from fixtures.rounds import MAX_ROUNDS, MIN_ROUNDS, MIN_ROUNDS_LARGE, MIN_ROUNDS_TO_CONVERGE, RoundsRule
 
 GB = 1 << 30
 
@@ -54,10 +54,11 @@ def run_cell(datafile, target_dir, rule, transfer=None):
 
 
 def test_auto_rule_asks_for_the_minimum_then_stops_on_a_tight_interval():
-    rule = RoundsRule(cell_time=60, size=SMALL)
-    assert all(rule.more([1.0] * n, 0.1) for n in range(MIN_ROUNDS))
-    assert not rule.more([1.0] * MIN_ROUNDS, 0.1)  # identical rounds: the interval has no width
-    assert rule.why_stopped([1.0] * MIN_ROUNDS, 0.1) == "converged"
+    rule = RoundsRule(cell_time=60, size=1 << 20)
+    assert all(rule.more([1.0] * n, 0.1) for n in range(MIN_ROUNDS_TO_CONVERGE))
+    assert not rule.more([1.0] * MIN_ROUNDS_TO_CONVERGE, 0.1)  # identical rounds: the interval has no width
+    assert rule.why_stopped([1.0] * MIN_ROUNDS_TO_CONVERGE, 0.1) == "converged"
+    assert not rule.more([1.0] * MIN_ROUNDS, 60.0)  # a spent time share ends a cell from the minimum on
 
 
 def test_auto_rule_adds_rounds_while_noisy_until_its_time_share_is_spent():
@@ -72,7 +73,6 @@ def test_auto_rule_adds_rounds_while_noisy_until_its_time_share_is_spent():
 
 def test_large_sizes_need_fewer_rounds_and_a_fixed_count_is_exact():
     assert RoundsRule(size=GB).minimum == MIN_ROUNDS_LARGE < RoundsRule(size=GB - 1).minimum == MIN_ROUNDS
-    assert RoundsRule(size=SMALL - 1).minimum == MIN_ROUNDS_SMALL > MIN_ROUNDS
     fixed = RoundsRule(fixed=7, cell_time=0.0, size=GB)
     assert [fixed.more([1.0, 3.0] * 3 + [1.0] * k, 99.0) for k in (0, 1)] == [True, False]
     assert fixed.most == 7
@@ -91,7 +91,7 @@ def test_a_cell_runs_each_step_once_per_round_and_verifies_every_round(datafile,
 
 def test_auto_rounds_end_the_loop_from_setup_without_an_error(datafile, tmp_path):
     run, benchmark, _ = run_cell(datafile, tmp_path, RoundsRule(cell_time=0.0, size=datafile.size))
-    assert len(run.durations) == MIN_ROUNDS_SMALL  # no time share: the minimum, then EnoughRounds ended the loop
+    assert len(run.durations) == MIN_ROUNDS  # no time share: the minimum, then EnoughRounds ended the loop
     assert benchmark.has_error is False
     assert benchmark.extra_info["rounds_stopped_by"] in ("cell_time", "converged")
 
