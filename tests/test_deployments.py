@@ -41,7 +41,7 @@ def test_deployment_serves_every_method_and_stops_without_orphans(server_factory
             if method.skip_reason((deployment,)):
                 continue
             answer = method.send(method.url(server.url), datafile.path, datafile.size, 60)
-            assert verify_and_delete(answer, chain, datafile) == datafile.md5
+            assert verify_and_delete(answer, chain, datafile) == datafile.size
             served.append(method.id)
         assert "request.files" in served and "request.stream-chunked" in served
     finally:
