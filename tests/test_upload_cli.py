@@ -132,7 +132,7 @@ def test_progress_bar_counts_megabytes_of_the_body():
         progress.update(1 << 20, 4 << 20)
         assert "f.bin via m: [" in out.getvalue()
         progress.update(4 << 20, 4 << 20)
-    last = out.getvalue().rstrip("\n").split("\r")[-1]
+    last = out.getvalue().rstrip("\n").split("\r")[-1].rstrip()
     assert re.fullmatch(r"f\.bin via m: \[#{30}\] 100% 4\.0/4\.0 MB [\d.]+ ?MB/s \d\d:\d\d", last), last
 
 
