@@ -4,8 +4,16 @@ import json
 import sys
 
 EXTRA = ("bytes", "size", "method", "deployment", "hops", "limit_rounds")
-STATS = ("min", "max", "mean", "stddev", "rounds", "median", "iqr", "q1", "q3", "iterations", "ops", "data")
+STATS = ("min", "max", "mean", "stddev", "rounds", "median", "iqr", "q1", "q3", "iqr_outliers", "stddev_outliers",
+         "outliers", "ld15iqr", "hd15iqr", "ops", "total", "iterations", "data")
 CPU = ("brand_raw", "count", "arch")
+
+
+def _short(value):
+    """Keep 5 significant digits of a time (or of each time in a list): 0.1 µs of a 10 ms round."""
+    if isinstance(value, list):
+        return [_short(v) for v in value]
+    return float(f"{value:.5g}") if isinstance(value, float) else value
 
 
 def trim(run: dict) -> dict:
@@ -24,9 +32,8 @@ def trim(run: dict) -> dict:
                 "params": bench.get("params"),
                 "param": bench.get("param"),
                 "options": bench.get("options"),
-                "extra_info": {key: bench["extra_info"].get(key) for key in EXTRA},
-                "stats": {key: (round(value, 9) if key != "data" else [round(t, 9) for t in value])
-                          for key, value in bench["stats"].items() if key in STATS},
+                "extra_info": {key: _short(bench["extra_info"].get(key)) for key in EXTRA},
+                "stats": {key: _short(value) for key, value in bench["stats"].items() if key in STATS},
             }
             for bench in run["benchmarks"]
         ],
