@@ -151,12 +151,13 @@ def test_the_limit_check_separates_noise_from_a_real_beat():
 def test_the_estimate_grows_with_sizes_rounds_and_cells(tmp_path):
     calibration = Calibration(md5_rate=500 * (1 << 20), process_start_s=0.2)
 
-    def plan(sizes, rounds, methods=("request.stream-chunked",)):
+    def plan(sizes, rounds, methods=("request.stream-chunked",), to_generate=0):
         options = UploadOptions(sizes=sizes, methods=list(methods), deployments=["werkzeug"], hops=[1],
                                 rounds=rounds, cell_time=1.0, timeout=None, data_dir=tmp_path)
-        return Plan.of(cells(options), options, calibration=calibration).seconds
+        return Plan.of(cells(options), options, calibration=calibration, to_generate=to_generate).seconds
 
     small, large = plan([1 << 20], Rounds()), plan([GB], Rounds())
     assert large > small > 0.3  # at least the time share
     assert plan([GB], Rounds(10)) > large
     assert plan([1 << 20], Rounds(), methods=("request.stream-chunked", "request.files")) > small
+    assert plan([GB], Rounds(), to_generate=GB) > large  # the data file must be written first
