@@ -62,13 +62,14 @@ def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers):
 
 
 def test_sigint_mid_upload_stops_servers_and_leaves_no_file(tmp_path, upload_options):
-    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=2, servers=2)
+    # two chain servers and the limit's receiver (a timed cell measures the limit before each round)
+    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=2, servers=3)
     time.sleep(3)  # the upload is under way: writelines takes about a minute for 32MB
     partials = list((tmp_path / "basetemp").rglob(".upload-*.partial"))
     proc.send_signal(signal.SIGINT)
     output += proc.communicate(timeout=120)[0]
     pids = server_pids(output)
-    assert len(pids) == 2, output
+    assert len(pids) == 3, output
     assert partials, "the upload was not under way when SIGINT was sent"
     assert alive(pids) == []
     assert "KeyboardInterrupt" in output
@@ -76,7 +77,7 @@ def test_sigint_mid_upload_stops_servers_and_leaves_no_file(tmp_path, upload_opt
 
 
 def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_path, upload_options):
-    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp-killed", hops=1, servers=1)
+    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp-killed", hops=1, servers=2)
     proc.kill()  # no clean-up at all: the server is orphaned
     proc.communicate(timeout=30)
     orphans = server_pids(output)
@@ -131,7 +132,7 @@ def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_pa
 
 
 def test_sigterm_mid_upload_cleans_up_like_ctrl_c(tmp_path, upload_options):
-    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=1)
+    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2)
     time.sleep(2)
     proc.send_signal(signal.SIGTERM)
     output += proc.communicate(timeout=120)[0]

@@ -452,7 +452,7 @@ def test_missing_or_too_few_rounds_are_inconclusive_with_the_reason(stored_run):
     unsaved, short = new["benchmarks"][4], old["benchmarks"][5]
     del unsaved["stats"]["data"]
     short["stats"]["data"] = short["stats"]["data"][:MIN_ROUNDS_TO_COMPARE - 1]
-    comparisons = {c.name: c for c in judge(old, new)}
+    comparisons = {c.name: c for c in judge(old, new, by="time")}
     assert comparisons[unsaved["name"]].verdict == INCONCLUSIVE
     assert comparisons[unsaved["name"]].reason == "no saved rounds in new.json (run with --benchmark-save-data)"
     assert comparisons[short["name"]].verdict == INCONCLUSIVE
@@ -522,7 +522,7 @@ def compare_rows(markdown, heading="## "):
 
 def test_compare_prints_the_rule_then_a_row_per_benchmark(stored_run, tmp_path):
     new = slowed(stored_run, 1.3, "request.files")
-    markdown = compare(tmp_path, stored_run, new)
+    markdown = compare(tmp_path, stored_run, new, options=["--compare-by", "time"])
     rule = ("A benchmark is **slower** or **faster** when the Mann–Whitney U test on its rounds gives a p-value of "
             "at most q = 0.05 after the Benjamini–Hochberg adjustment")
     assert markdown.index(rule) < markdown.index("| Benchmark |")
@@ -542,8 +542,8 @@ def test_compare_prints_the_rule_then_a_row_per_benchmark(stored_run, tmp_path):
 
 
 def test_compare_by_fraction_says_so_and_shows_times_the_limit(stored_run, tmp_path):
-    markdown = compare(tmp_path, stored_run, slowed(stored_run, 1.3), options=["--compare-by", "fraction"])
-    assert "Compared by fraction: each round's time divided by the median time of the socket baseline" in markdown
+    markdown = compare(tmp_path, stored_run, slowed(stored_run, 1.3))  # fraction is the default
+    assert "Compared by fraction: each round's time divided by the time of the socket limit's transfer" in markdown
     rows = compare_rows(markdown)
     assert rows["test_baseline[socket-1MB]"]["Changed"] == "*inconclusive (the socket limit itself)*"
     assert rows["test_upload[request.files-werkzeug-1hop-1MB]"]["Median before"].endswith("× limit")
@@ -561,7 +561,7 @@ def test_compare_summary_prints_one_line_per_later_run(stored_run, tmp_path):
     old = write_json(tmp_path / "old.json", stored_run)
     same = write_json(tmp_path / "same.json", stored_run)
     slower = write_json(tmp_path / "slower.json", slowed(stored_run, 1.3, "request.files"))
-    out = compare(tmp_path, old, same, slower, options=["--summary"])
+    out = compare(tmp_path, old, same, slower, options=["--summary", "--compare-by", "time"])
     assert out.splitlines() == [
         f"0 of 12 benchmarks flagged (slower 0, faster 0, inconclusive 0): {same} against {old}, by time",
         f"4 of 12 benchmarks flagged (slower 4, faster 0, inconclusive 0): {slower} against {old}, by time",
@@ -570,7 +570,8 @@ def test_compare_summary_prints_one_line_per_later_run(stored_run, tmp_path):
 
 
 def test_compare_of_several_runs_gives_a_table_per_later_run(stored_run, tmp_path):
-    markdown = compare(tmp_path, stored_run, slowed(stored_run, 1.3, "request.files"), stored_run)
+    markdown = compare(tmp_path, stored_run, slowed(stored_run, 1.3, "request.files"), stored_run,
+                       options=["--compare-by", "time"])
     first, second = markdown.split("## `")[1:]
     assert first.startswith(f"{tmp_path / 'run1.json'}` against `{tmp_path / 'run0.json'}`")
     assert second.startswith(f"{tmp_path / 'run2.json'}` against `{tmp_path / 'run0.json'}`")

@@ -6,6 +6,7 @@ on this project's machine (tests/data/README.md says how they were made and trim
 
 import copy
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,14 @@ def test_two_runs_of_one_commit_flag_at_most_one_percent(runs):
     flagged = [f"{r.name}: {r.verdict} {r.change.change:+.0%}" for r in rows if r.flagged]
     assert len(judged) == len(rows) - 2  # the socket rows are the limit itself
     assert len(flagged) <= 0.01 * len(rows), flagged
+
+
+def test_the_default_divides_each_round_by_the_limit_measured_just_before_it(runs):
+    [bench] = [b for b in runs[0]["benchmarks"] if b["name"] == "test_upload[request.files-werkzeug-1hop-16MB]"]
+    [row] = [r for r in compare_runs(runs[0], runs[0]) if r.name == bench["name"]]
+    paired = [t / limit for t, limit in zip(bench["stats"]["data"], bench["extra_info"]["limit_rounds"])]
+    assert len(paired) == len(bench["stats"]["data"]) >= 8
+    assert row.before == pytest.approx(statistics.median(paired))
 
 
 def test_by_raw_time_the_same_runs_cry_wolf(runs):
