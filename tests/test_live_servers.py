@@ -129,7 +129,9 @@ def test_port_taken_is_a_start_error(server_factory, monkeypatch):
     assert "in use" in str(excinfo.value)
 
 
-def test_free_port_is_free():
+def test_free_port_can_be_listened_on_and_reached():
     port = free_port()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))
+    assert 1024 <= port <= 65535
+    with socket.create_server(("127.0.0.1", port)) as server, socket.create_connection(("127.0.0.1", port)):
+        conn, _ = server.accept()
+        conn.close()

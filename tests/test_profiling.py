@@ -23,7 +23,7 @@ ALLOW = ["--allow-profiling"]
 
 
 def assert_is_profile(text):
-    assert "sorted by cumulative" in text or "cumulative" in text
+    assert "sorted by cumulative time" in text
     assert "ncalls" in text and "tottime" in text and "cumtime" in text
     assert "## tracemalloc" in text
     tracemalloc_part = text.split("## tracemalloc", 1)[1]

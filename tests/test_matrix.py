@@ -1,0 +1,84 @@
+"""The matrix (chains, cells, the rate book), the terminal table, and the client process's memory cap."""
+
+import pytest
+
+from fixtures.client_process import ClientProcess
+from fixtures.clients import UploadFailed
+from fixtures.live import final  # noqa: F401 (a fixture)
+from fixtures.matrix import MARGIN, Cell, RateBook, cells, chains_for
+from fixtures.methods import METHODS
+from fixtures.options import Rounds, UploadOptions
+from fixtures.summary import fraction_text, interval_text
+from fixtures.limits import BEATEN, WITHIN_NOISE
+
+MiB = 1 << 20
+
+
+def options(**changes):
+    settings = dict(sizes=[MiB, 16 * MiB], methods=["request.stream-chunked", "request.files"],
+                    deployments=["werkzeug", "gunicorn", "uwsgi"], hops=[1, 2], rounds=Rounds(), cell_time=0.2,
+                    timeout=None, data_dir=None)
+    settings.update(changes)
+    return UploadOptions(**settings)
+
+
+def test_chains_are_each_deployment_per_hop_count_then_werkzeug_in_front_of_each_other():
+    assert chains_for(options()) == [
+        ("werkzeug",), ("gunicorn",), ("uwsgi",),
+        ("werkzeug", "werkzeug"), ("gunicorn", "gunicorn"), ("uwsgi", "uwsgi"),
+        ("werkzeug", "gunicorn"), ("werkzeug", "uwsgi"),
+    ]
+    assert chains_for(options(hops=[1])) == [("werkzeug",), ("gunicorn",), ("uwsgi",)]
+    assert ("werkzeug", "gunicorn") not in chains_for(options(deployments=["gunicorn", "uwsgi"]))
+
+
+def test_cells_run_smallest_size_first_and_read_like_rows_of_the_seed_table():
+    matrix = cells(options())
+    assert len(matrix) == 2 * 8 * 2
+    assert [c.size for c in matrix] == sorted(c.size for c in matrix)
+    ids = [c.id for c in matrix]
+    assert "request.stream-chunked-werkzeug-1hop-1MB" in ids
+    assert "request.files-werkzeug-to-uwsgi-2hops-16MB" in ids
+    assert len(set(ids)) == len(ids)
+
+
+def test_the_rate_book_skips_a_size_its_smaller_rate_cannot_fit():
+    budget = {MiB: 10.0, 16 * MiB: 10.0, 64 * MiB: 10.0}
+    book = RateBook(budget.get)
+    method = METHODS["request.stream-writelines"]
+    small, large = Cell(method, ("werkzeug",), MiB), Cell(method, ("werkzeug",), 16 * MiB)
+    assert book.skip_reason(large) is None  # nothing measured yet
+    book.record(small, MiB, 1.0)  # 1 MB/s: 16MB would take 16 s, over the 10 s budget
+    reason = book.skip_reason(large)
+    assert "ran at 1.00 MB/s for 1MB, which predicts 16 s for 16MB" in reason
+    assert book.skip_reason(Cell(method, ("gunicorn",), 16 * MiB)) is None  # another chain is its own
+    book.record(Cell(method, ("gunicorn",), MiB), MiB, 10 / MARGIN / 16 * 0.99)  # fits with the margin
+    assert book.skip_reason(Cell(method, ("gunicorn",), 16 * MiB)) is None
+
+
+def test_the_table_shows_the_interval_as_rates_and_marks_a_fraction_above_the_limit():
+    info = {"bytes": 16 * MiB, "median_ci_low": 0.1, "median_ci_high": 0.2}
+    assert interval_text(info) == "80-160"
+    assert interval_text({"bytes": MiB}) == "-"
+    assert fraction_text({"fraction_of_socket_limit": 0.5}) == "0.50"
+    assert fraction_text({"fraction_of_socket_limit": 1.02, "limit_check": WITHIN_NOISE}) == "1.02~"
+    assert fraction_text({"fraction_of_socket_limit": 1.5, "limit_check": BEATEN}) == "1.50!"
+    assert fraction_text({}) == "-"
+
+
+@pytest.mark.slow
+def test_the_memory_cap_turns_files_into_a_memory_error_of_the_client(final, data_files):
+    datafile = data_files.get(64 * MiB)
+    client = ClientProcess(memory_limit=150 * MiB)  # files= builds the body in memory: about 2x the file
+    try:
+        client.run("request.files", METHODS["request.files"].url(final.url), datafile.path, datafile.size, 60)
+        with pytest.raises(UploadFailed, match=r"MemoryError in the client \(memory cap 157286400 bytes\)"):
+            client.answer()
+        client.run("request.stream-chunked", METHODS["request.stream-chunked"].url(final.url), datafile.path,
+                   datafile.size, 60)
+        answer = client.answer()  # the same process goes on: a streamed upload fits under the cap
+        assert answer["bytes"] == datafile.size
+        (final.upload_dir / answer["stored_name"]).unlink()
+    finally:
+        client.close()
+    assert not client.alive
