@@ -23,11 +23,11 @@ def create_app(config=None):
     app.config.update(checked)
     app.config["UPLOAD_DIR"].mkdir(parents=True, exist_ok=True)
 
-    from . import health, limits, profiling, receiving, relaying
+    from . import bodies, health, limits, profiling, receiving, relaying
 
     profiling.init_app(app)  # hooks only when PROFILING is true
-    if app.config["UPLOAD_LIMIT"] is not None:
-        app.before_request(limits.refuse_declared_oversize)
+    bodies.init_app(app)  # before the limit: a body of ambiguous length is refused first
+    limits.init_app(app)
     app.register_blueprint(health.bp)
     if app.config["TEST_ENDPOINTS"]:
         from . import test_endpoints

@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConfigError, WORKER_TIMEOUT, settings
+from .config import IDLE_TIMEOUT, ConfigError, WORKER_TIMEOUT, settings
 from .deployments import DEPLOYMENTS, ServeOptions, serve
 
 
@@ -15,6 +15,7 @@ FLAGS = {
     "UPLOAD_LIMIT": ("max_content_length", "--max-content-length"),
     "PROFILING": ("allow_profiling", "--allow-profiling"),
     "TEST_ENDPOINTS": ("test_endpoints", "--test-endpoints"),
+    "IDLE_TIMEOUT": ("idle_timeout", "--idle-timeout"),
     "RELAY_READ_TIMEOUT": ("worker_timeout", "--worker-timeout"),
 }
 
@@ -45,7 +46,12 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--worker-timeout", type=int, default=WORKER_TIMEOUT,
-        help=f"seconds a worker may spend on one request, and a relay may wait for the next hop (default: {WORKER_TIMEOUT})",
+        help=f"seconds a worker may spend on one request, and a relay may wait for the next hop's answer (default: {WORKER_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--idle-timeout", type=int, default=IDLE_TIMEOUT,
+        help="seconds a body may go without a byte before it is dropped (408), and a relay's next hop "
+        f"may take to connect or to take a block of the body (default: {IDLE_TIMEOUT})",
     )
     parser.add_argument(
         "--allow-profiling", action="store_true",
@@ -76,7 +82,9 @@ def main(argv=None):
         flush=True,
     )
     state_dir = args.state_dir or args.upload_dir.with_name(args.upload_dir.name + ".state")
-    serve(args.deployment, ServeOptions(args.host, args.port, state_dir.resolve(), args.worker_timeout), args.config)
+    options = ServeOptions(args.host, args.port, state_dir.resolve(), args.worker_timeout,
+                           args.idle_timeout, args.config["UPLOAD_LIMIT"])
+    serve(args.deployment, options, args.config)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ MiB = 1 << 20
 CONNECT_TIMEOUT = 10
 # Uploads of several GiB at tens of MB/s take minutes: no server may cut them short.
 WORKER_TIMEOUT = 3600
+# Seconds a body may go without a byte (a stalled client, a stalled next hop) before it is dropped.
+IDLE_TIMEOUT = 30
 
 
 class ConfigError(ValueError):
@@ -71,10 +73,12 @@ KEYS = {
     "BLOCK_SIZE": (MiB, _positive_int, "a positive whole number of bytes read at a time"),
     "PROFILING": (False, _bool, "true or false: allow requests with X-Upload-Profile: 1 to be profiled"),
     "TEST_ENDPOINTS": (False, _bool, "true or false: add the endpoints that test the suite's measurements"),
-    "RELAY_CONNECT_TIMEOUT": (CONNECT_TIMEOUT, _positive_number,
-                              "a positive number of seconds to connect to the next hop"),
     "RELAY_READ_TIMEOUT": (WORKER_TIMEOUT, _positive_number,
-                           "a positive number of seconds to wait for the next hop's answer"),
+                           "a positive number of seconds a relay waits for the next hop's answer once it "
+                           "has sent the body (a slow method at the final hop takes long to finish)"),
+    "IDLE_TIMEOUT": (IDLE_TIMEOUT, _positive_int,
+                     "a positive whole number of seconds a body may go without a byte before it is dropped "
+                     "(a relay gives its next hop as long to connect and to take each block)"),
 }
 
 

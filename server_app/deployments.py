@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from .config import ENV_VAR, WORKER_TIMEOUT, to_environment
+from .config import ENV_VAR, IDLE_TIMEOUT, WORKER_TIMEOUT, to_environment
 
 # Deployments whose server hands the app its connection's socket, and the WSGI environ key it is under
 # (receiving's stream-splice endpoint needs it; uWSGI and waitress do not hand it over).
@@ -27,6 +27,8 @@ class ServeOptions:
     port: int
     state_dir: Path  # control sockets, pid files, worker heartbeats: never $HOME
     worker_timeout: int = WORKER_TIMEOUT
+    idle_timeout: int = IDLE_TIMEOUT
+    body_limit: int = None  # UPLOAD_LIMIT: a server that buffers the body itself is given it too
 
 
 # Stand-ins for what differs from server to server, so that recorded settings compare across runs.
@@ -38,6 +40,9 @@ class Deployment:
     name: str
     package: str
     command: Callable = None  # ServeOptions -> argv to exec; None serves in this process
+    # What the server does with a chunked body (tests/test_faults.py checks each against a real server):
+    reads_chunked: bool = True  # False: it would hand the app an empty body, so the app answers 411
+    dechunks: bool = False  # True: it receives the whole body first and hands the app a Content-Length
 
     def available(self) -> bool:
         try:
@@ -105,7 +110,7 @@ def _uwsgi_common(o: ServeOptions):
         "--die-on-term",  # otherwise SIGTERM means reload and terminate waits 20 s
         "--need-app",
         "--master",
-        "--socket-timeout", str(o.worker_timeout),
+        "--socket-timeout", str(o.idle_timeout),  # a read of the body waits this long, then fails
         "--pidfile", str(o.state_dir / "uwsgi.pid"),
     ]
 
@@ -123,8 +128,13 @@ def waitress_command(o: ServeOptions):
         sys.executable, "-m", "waitress",
         f"--listen={o.host}:{o.port}",
         "--threads=4",
-        f"--max-request-body-size={MAX_BODY}",
-        f"--channel-timeout={o.worker_timeout}",
+        # waitress receives the whole body before the app runs: the limit must stop it there.
+        # (it refuses a body of exactly its max_request_body_size: one more byte is the limit's own size)
+        f"--max-request-body-size={o.body_limit + 1 if o.body_limit else MAX_BODY}",
+        # a connection that sent nothing for this long while its request was being received is closed,
+        # checked every cleanup interval
+        f"--channel-timeout={o.idle_timeout}",
+        f"--cleanup-interval={max(1, o.idle_timeout // 2)}",
         APP,
     ]
 
@@ -134,9 +144,9 @@ DEPLOYMENTS = {
     for d in (
         Deployment("werkzeug", "werkzeug"),
         Deployment("gunicorn", "gunicorn", gunicorn_command),
-        Deployment("uwsgi-seed", "pyuwsgi", uwsgi_seed_command),
-        Deployment("uwsgi", "pyuwsgi", uwsgi_command),
-        Deployment("waitress", "waitress", waitress_command),
+        Deployment("uwsgi-seed", "pyuwsgi", uwsgi_seed_command, reads_chunked=False),
+        Deployment("uwsgi", "pyuwsgi", uwsgi_command, reads_chunked=False),
+        Deployment("waitress", "waitress", waitress_command, dechunks=True),
     )
 }
 

@@ -5,12 +5,14 @@ import os
 import shutil
 import ssl
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from streaming_form_data import ParseFailedException, StreamingFormDataParser
 from streaming_form_data.targets import BaseTarget
 
+from .bodies import count_body
 from .deployments import SOCKET_KEYS
-from .limits import refuse_stored_oversize
+from .limits import OverLimit
 from .splicing import splice_into
 from .storage import new_upload
 
@@ -28,22 +30,42 @@ def _require_content_type(expected):
         abort(415, f"this endpoint takes {expected}, got {request.mimetype or 'no Content-Type'!r}")
 
 
-def _answer(stored, method):
+def _require_multipart():
+    _require_content_type(MULTIPART)
+    if not request.mimetype_params.get("boundary"):
+        abort(400, "malformed multipart Content-Type: it has no boundary parameter")
+    # What is stored is one part, smaller than the body: count the body itself for the length check.
+    g.body_counter = count_body()
+
+
+def _body_check(method):
+    """Return the check new_upload runs before it publishes: the whole body arrived, and it is not empty."""
     expected = request.content_length
-    if method not in MULTIPART_ENDPOINTS and expected is not None and stored.bytes != expected:
-        # Unreachable with a conforming server; kept so a short body can never pass as a success.
-        stored.path.unlink()
-        abort(400, f"received {stored.bytes} bytes but Content-Length said {expected}")
-    if stored.bytes == 0:
-        stored.path.unlink()
-        abort(400, "empty body: nothing was stored")
-    refuse_stored_oversize(stored)
+
+    def check(size):
+        received = g.body_counter.count if method in MULTIPART_ENDPOINTS else size
+        if expected is not None and received != expected:
+            # gunicorn's and uWSGI's streams just end when the client does: a short body must not pass.
+            abort(400, f"received {received} bytes but Content-Length said {expected}: "
+                       "the client ended the body early")
+        if size == 0:
+            abort(400, "empty body: nothing was stored")
+
+    return check
+
+
+def _upload(method):
+    """Open a new upload in UPLOAD_DIR, published only if the body of this method's request is complete."""
+    return new_upload(current_app.config["UPLOAD_DIR"], check=_body_check(method))
+
+
+def _answer(stored, method):
     return jsonify(
         stored_name=stored.name,
         bytes=stored.bytes,
         method=method,
         stream_type=f"{type(request.stream).__module__}.{type(request.stream).__qualname__}",
-        content_length=expected,
+        content_length=request.content_length,
         pid=os.getpid(),
     )
 
@@ -52,7 +74,7 @@ def _answer(stored, method):
 def stream_writelines():
     """The seed's server code: iterate request.stream by lines."""
     _require_content_type(OCTET_STREAM)
-    with new_upload(current_app.config["UPLOAD_DIR"]) as (out, result):
+    with _upload("stream-writelines") as (out, result):
         out.writelines(request.stream)
     return _answer(result["stored"], "stream-writelines")
 
@@ -61,7 +83,7 @@ def _copy_stream(block_size, method):
     """Copy request.stream to a new upload in blocks of at most block_size bytes."""
     _require_content_type(OCTET_STREAM)
     stream = request.stream
-    with new_upload(current_app.config["UPLOAD_DIR"]) as (out, result):
+    with _upload(method) as (out, result):
         while block := stream.read(block_size):
             out.write(block)
     return _answer(result["stored"], method)
@@ -90,7 +112,7 @@ def get_data():
     """Hold the whole body in memory with request.get_data(), then write it: the memory worst case."""
     _require_content_type(OCTET_STREAM)
     body = request.get_data(cache=False)
-    with new_upload(current_app.config["UPLOAD_DIR"]) as (out, result):
+    with _upload("get-data") as (out, result):
         out.write(body)
     del body
     return _answer(result["stored"], "get-data")
@@ -99,11 +121,19 @@ def get_data():
 @bp.post("/upload/files")
 def files():
     """Let Werkzeug parse the multipart body (it spools the part to a temp file), then save it."""
-    _require_content_type(MULTIPART)
-    part = request.files.get(FILE_FIELD)
+    _require_multipart()
+    try:
+        part = request.files.get(FILE_FIELD)
+    except OverLimit:
+        raise
+    except RequestEntityTooLarge as exc:
+        # Werkzeug's own limits on what it holds in memory (MAX_FORM_MEMORY_SIZE, MAX_FORM_PARTS):
+        # a body that hits them is not the one file part this endpoint takes.
+        abort(400, f"malformed multipart body: {exc.description} (Werkzeug keeps a part without a "
+                   "filename in memory; the 'file' part must carry a filename)")
     if part is None:
         abort(400, f"multipart body has no 'file' field (fields: {sorted(request.files) or 'none'})")
-    with new_upload(current_app.config["UPLOAD_DIR"]) as (out, result):
+    with _upload("files") as (out, result):
         shutil.copyfileobj(part.stream, out, current_app.config["BLOCK_SIZE"])
     part.close()
     return _answer(result["stored"], "files")
@@ -132,7 +162,7 @@ class PartWriter(BaseTarget):
 @bp.post("/upload/streaming-form-data")
 def streaming_form_data():
     """Parse the multipart body as it arrives (streaming-form-data) and write the 'file' part to disk."""
-    _require_content_type(MULTIPART)
+    _require_multipart()
     try:
         parser = StreamingFormDataParser(headers={"Content-Type": request.content_type})
     except ParseFailedException as exc:
@@ -143,7 +173,7 @@ def streaming_form_data():
     tail = b""
     block_size = current_app.config["BLOCK_SIZE"]
     stream = request.stream
-    with new_upload(current_app.config["UPLOAD_DIR"]) as (out, result):
+    with _upload("streaming-form-data") as (out, result):
         target = PartWriter(out)
         parser.register(FILE_FIELD, target)
         while block := stream.read(block_size):
@@ -233,14 +263,10 @@ def stream_splice():
         abort(501, f"this server's input stream ({type(request.environ['wsgi.input']).__qualname__}) "
                    "is not one this endpoint knows how to take the buffered body bytes from")
     head, consumed = taken
-    with new_upload(current_app.config["UPLOAD_DIR"]) as (out, result):
+    with _upload("stream-splice") as (out, result):
         out.write(head)
         out.flush()  # the splice writes at the file descriptor's position, after these bytes
-        spliced = splice_into(sock, out.fileno(), length - len(head))
-        consumed(spliced)
-        if len(head) + spliced != length:
-            abort(400, f"received {len(head) + spliced} bytes but Content-Length said {length}: "
-                       "the client ended the body early")
+        consumed(splice_into(sock, out.fileno(), length - len(head)))
     return _answer(result["stored"], "stream-splice")
 
 

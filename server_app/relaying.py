@@ -4,19 +4,36 @@ import os
 
 import requests
 from flask import Blueprint, abort, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest
 
 from . import profiling
+from .bodies import read_error
 from .receiving import ENDPOINTS
 
 bp = Blueprint("relaying", __name__)
 
 
+class ClientBodyError(Exception):
+    """The client's body could not be read; ``cause`` is what its server raised.
+
+    Not an OSError on purpose: requests and urllib3 would take an OSError for a failure of the
+    next hop's connection (and blame it with a 502); this one passes through them untouched,
+    and urllib3 closes the half-sent connection on the way, so the next hop sees the body end early.
+    """
+
+    def __init__(self, cause):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class BodyReader:
-    """File-like view of the incoming body with a known length.
+    """File-like view of the incoming body that yields exactly its Content-Length, or raises.
 
     requests sends a body with ``len`` using Content-Length; without it (a bare
     ``request.stream``) it falls back to chunked transfer encoding, which some servers
-    (uWSGI in http-socket mode) silently read as an empty body.
+    (uWSGI in http-socket mode) silently read as an empty body. A body that ends early
+    (gunicorn's stream then returns b"", Werkzeug's raises) raises ClientBodyError, so the
+    relay never forwards fewer bytes than it promised the next hop.
     """
 
     def __init__(self, stream, length):
@@ -25,7 +42,16 @@ class BodyReader:
         self.forwarded = 0
 
     def read(self, size=-1):
-        block = self._stream.read(size)
+        remaining = self.len - self.forwarded
+        if remaining <= 0:
+            return b""
+        try:
+            block = self._stream.read(remaining if size is None or size < 0 else min(size, remaining))
+        except Exception as exc:  # ClientDisconnected, a timeout, NoMoreData: whatever this server raises
+            raise ClientBodyError(read_error(exc)) from exc
+        if not block:
+            raise ClientBodyError(BadRequest(
+                f"the client ended the body after {self.forwarded} of {self.len} bytes (Content-Length)"))
         self.forwarded += len(block)
         return block
 
@@ -35,18 +61,24 @@ def relay(endpoint):
     if endpoint not in ENDPOINTS:
         abort(404, f"unknown upload endpoint {endpoint!r}; known: {', '.join(ENDPOINTS)}")
     length = request.content_length
-    if not length:
-        abort(411, "the relay needs a Content-Length to forward (chunked or empty bodies are refused)")
+    if length is None:
+        abort(411, "the relay needs a Content-Length to forward: this server does not de-chunk a chunked body")
+    if length == 0:
+        abort(400, "empty body: nothing to forward")
     # The target is server-side configuration only: nothing in the request chooses it.
     url = f"{current_app.config['NEXT_HOP'].rstrip('/')}/upload/{endpoint}"
     headers = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream")}
     if profiling.active():  # profile every hop: the next one too (it must allow profiling itself)
         headers[profiling.HEADER] = "1"
     body = BodyReader(request.stream, length)
-    # A hung next hop must not pin this relay forever (RELAY_READ_TIMEOUT: --worker-timeout by default).
-    timeout = (current_app.config["RELAY_CONNECT_TIMEOUT"], current_app.config["RELAY_READ_TIMEOUT"])
+    # A stalled next hop must not pin this relay: urllib3 applies the first timeout to the connect and
+    # to every send of the body (the same idle timeout a client gets), the second to the wait for the
+    # answer, which a slow method at the final hop may make long (--worker-timeout).
+    timeout = (current_app.config["IDLE_TIMEOUT"], current_app.config["RELAY_READ_TIMEOUT"])
     try:
         downstream = requests.post(url, data=body, headers=headers, timeout=timeout)
+    except ClientBodyError as exc:
+        raise exc.cause from None  # the client's fault: answered as on a final hop (400, 408)
     except requests.RequestException as exc:
         abort(502, f"next hop {url} failed after {body.forwarded} of {length} bytes: {exc}")
     try:

@@ -20,11 +20,13 @@ class StoredUpload:
 
 
 @contextmanager
-def new_upload(upload_dir: Path):
+def new_upload(upload_dir: Path, check=None):
     """Yield a file to write an upload into; publish it under its final name only on success.
 
     The body is written to a hidden ``.partial`` file and renamed when complete, so an
     aborted upload (client gone, parse error, exception) leaves nothing in upload_dir.
+    ``check(size)``, called with the bytes written before the rename, may raise to refuse the
+    body (short, empty): a refused body is never visible under a public name.
     The result object is filled in after the ``with`` block ends.
     """
     name = f"upload-{uuid.uuid4().hex}"
@@ -34,6 +36,9 @@ def new_upload(upload_dir: Path):
     try:
         with open(partial, "xb") as out:
             yield out, result
+            if check is not None:
+                out.flush()
+                check(out.tell())
         os.replace(partial, final)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import requests
 from fixtures.integrity import verify_and_delete
 from fixtures.methods import METHODS
 from fixtures.servers import Chain
-from server_app.config import WORKER_TIMEOUT
+from server_app.config import IDLE_TIMEOUT, WORKER_TIMEOUT
 from server_app.deployments import DEPLOYMENTS, RECORDED_OPTIONS, WERKZEUG_OPTIONS, command_settings
 from tests.conftest import alive, start_suite
 
@@ -61,8 +61,11 @@ def test_recorded_settings_are_the_flags_the_command_passes(name):
         following = argv[argv.index(flag) + 1] if argv.index(flag) + 1 < len(argv) else None
         assert settings[key] == (value if equals else following if following and not following.startswith("--")
                                  else True)
-    timeout = {"gunicorn": "timeout", "waitress": "channel-timeout"}.get(name, "socket-timeout")
-    assert settings[timeout] == str(WORKER_TIMEOUT)
+    # gunicorn's timeout bounds a whole request (its sync workers set no socket timeout: the app does);
+    # uWSGI's and waitress's bound the wait for the next bytes of a body.
+    timeout, seconds = {"gunicorn": ("timeout", WORKER_TIMEOUT), "waitress": ("channel-timeout", IDLE_TIMEOUT)}.get(
+        name, ("socket-timeout", IDLE_TIMEOUT))
+    assert settings[timeout] == str(seconds)
 
 
 def test_command_settings_reads_every_form_of_flag():

@@ -12,7 +12,7 @@ from fixtures import clients
 from fixtures.clients import UploadFailed, UploadTimedOut
 from fixtures.live import files_in, final, relay, wait_until_empty  # noqa: F401 (fixtures)
 from fixtures.methods import (
-    METHODS, METHODS_END, METHODS_START, RELAY_NEEDS_LENGTH, UWSGI_NO_CHUNKED_INPUT, methods_table,
+    METHODS, METHODS_END, METHODS_START, NO_CHUNKED_INPUT, RELAY_NEEDS_LENGTH, methods_table,
 )
 from server_app import create_app
 from server_app.deployments import DEPLOYMENTS
@@ -150,8 +150,9 @@ def test_every_endpoint_is_routed_on_the_final_hop_and_the_relay(upload_dir):
     relay = create_app({"UPLOAD_DIR": upload_dir, "NEXT_HOP": "http://127.0.0.1:9"}).test_client()
     for endpoint in ENDPOINTS:
         assert final.post(f"/upload/{endpoint}", data=b"x", content_type="text/plain").status_code == 415
-        # the relay knows the endpoint: it refuses the empty body (411) instead of answering 404
-        assert relay.post(f"/upload/{endpoint}").status_code == 411
+        # the relay knows the endpoint: it refuses a body without a length (411) instead of answering 404
+        response = relay.post(f"/upload/{endpoint}")
+        assert response.status_code == 411 and "Content-Length" in response.json["detail"]
     assert stored_files(upload_dir) == []
 
 
@@ -185,11 +186,14 @@ CHUNKED = METHODS["request.stream-chunked-generator"]
         (("werkzeug",), []),
         (("gunicorn",), []),
         (("waitress",), []),
-        (("uwsgi",), [UWSGI_NO_CHUNKED_INPUT]),
-        (("uwsgi-seed",), [UWSGI_NO_CHUNKED_INPUT]),
-        (("werkzeug", "werkzeug"), [RELAY_NEEDS_LENGTH]),
-        (("gunicorn", "uwsgi"), [RELAY_NEEDS_LENGTH]),
-        (("uwsgi", "uwsgi", "uwsgi"), [RELAY_NEEDS_LENGTH, UWSGI_NO_CHUNKED_INPUT]),
+        (("uwsgi",), [NO_CHUNKED_INPUT.format(deployment="uwsgi")]),
+        (("uwsgi-seed",), [NO_CHUNKED_INPUT.format(deployment="uwsgi-seed")]),
+        (("werkzeug", "werkzeug"), [RELAY_NEEDS_LENGTH.format(deployment="werkzeug")]),
+        (("gunicorn", "uwsgi"), [RELAY_NEEDS_LENGTH.format(deployment="gunicorn")]),
+        # waitress receives the whole body and hands its relay a Content-Length: it forwards
+        (("waitress", "uwsgi"), []),
+        (("waitress", "werkzeug", "gunicorn"), []),
+        (("uwsgi", "uwsgi", "uwsgi"), [NO_CHUNKED_INPUT.format(deployment="uwsgi")]),
     ],
 )
 def test_skip_reason_of_the_chunked_client(deployments, reasons):
@@ -341,12 +345,12 @@ def test_streaming_client_stops_at_its_budget_mid_body(slow_sink, data_files, se
 
 
 @pytest.mark.skipif(not DEPLOYMENTS["uwsgi"].available(), reason="pyuwsgi is not installed")
-def test_uwsgi_reads_a_chunked_body_as_empty_which_is_why_the_cell_is_skipped(server_factory, datafile):
+def test_uwsgi_answers_a_chunked_body_with_411_which_is_why_the_cell_is_skipped(server_factory, datafile):
     server = server_factory.spawn("uwsgi")
     try:
         with pytest.raises(UploadFailed) as excinfo:
             CHUNKED.send(CHUNKED.url(server.url), datafile, len(BODY), 60)
-        assert "HTTP 400" in str(excinfo.value) and "empty body" in str(excinfo.value)
+        assert "HTTP 411" in str(excinfo.value) and "does not read chunked" in str(excinfo.value)
         assert files_in(server) == []
     finally:
         server_factory.stop(server)

@@ -81,6 +81,13 @@ def test_unreachable_url(datafile, url):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("timeout", ["inf", "1e300", "nan", "0", "-5", "soon"])
+def test_a_timeout_no_socket_can_wait_is_a_usage_error_before_any_upload(final, datafile, timeout):
+    result = run_cli(datafile, "--method", "request.stream-chunked", "--url", final.url, "--timeout", timeout)
+    assert_one_line_error(result, f"--timeout {timeout!r}", "at most 1000000")
+    assert files_in(final) == []
+
+
 def test_server_refusal_is_a_one_line_failure_not_a_traceback(final, relay, datafile):
     result = run_cli(datafile, "--method", "request.stream-chunked-generator", "--url", relay.url)
     assert result.returncode == 1

@@ -1,0 +1,132 @@
+"""How a request body is read safely: its framing checked, a stall dropped, a broken body answered with a 4xx.
+
+A client can end a body early, cut a chunked body before its last chunk, stall mid-body or send two
+framings at once. Each server reports these its own way (Werkzeug raises ClientDisconnected or an
+OSError, gunicorn NoMoreData, uWSGI an OSError, a socket timeout a TimeoutError); here they all
+become the client's error, with a JSON answer that names it.
+"""
+
+import errno
+
+from flask import abort, current_app, jsonify, request
+from werkzeug.exceptions import ClientDisconnected
+
+from .deployments import SOCKET_KEYS
+
+# errno values of a peer that went away: the body cannot be read any more.
+CONNECTION_ERRNOS = {errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ENOTCONN, errno.ESHUTDOWN}
+# uWSGI reports its --socket-timeout as a bare OSError with this message, not as a TimeoutError.
+UWSGI_TIMEOUT = "timeout during read"
+# errno values of storage that cannot take the body.
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class CountingInput:
+    """The server's input stream, counting the bytes read through it (for a parser that reads it itself)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size=-1):
+        block = self._stream.read(size)
+        self.count += len(block)
+        return block
+
+    def readline(self, size=-1):
+        line = self._stream.readline(size)
+        self.count += len(line)
+        return line
+
+    def __iter__(self):
+        while line := self.readline():
+            yield line
+
+
+def count_body():
+    """Count the body as it is read (before anything reads it); return the counter."""
+    counter = request.environ["wsgi.input"] = CountingInput(request.environ["wsgi.input"])
+    return counter
+
+
+def _is_chunked():
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def _server_software():
+    environ = request.environ
+    return environ.get("SERVER_SOFTWARE") or ("uWSGI" if "uwsgi.version" in environ else "unknown")
+
+
+def check_framing():
+    """Refuse a body framed two ways (400) and a chunked body the server will not de-chunk (411)."""
+    if not _is_chunked():
+        return
+    if request.environ.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" in request.environ:
+        abort(400, "the request has both Transfer-Encoding: chunked and Content-Length: its length is "
+                   "ambiguous (RFC 9112, section 6.3), so it is refused")
+    if request.content_length is None and not request.environ.get("wsgi.input_terminated"):
+        abort(411, f"this server ({_server_software()}) does not read chunked "
+                   "request bodies (it would hand the app an empty body): send a Content-Length")
+
+
+def apply_idle_timeout():
+    """Let a read of the body wait at most IDLE_TIMEOUT seconds, on servers that hand the app its socket.
+
+    uWSGI (--socket-timeout) and waitress (--channel-timeout) are given the timeout on their
+    command line; the Werkzeug server and gunicorn's sync workers set none of their own.
+    """
+    for key in SOCKET_KEYS.values():
+        sock = request.environ.get(key)
+        if sock is not None:
+            sock.settimeout(current_app.config["IDLE_TIMEOUT"])
+
+
+def _error(status, message):
+    response = jsonify(error={400: "Bad Request", 408: "Request Timeout", 507: "Insufficient Storage"}[status],
+                       detail=message)
+    response.status_code = status
+    return response
+
+
+def body_read_error(exc):
+    """Answer an OSError raised while a body was read or stored: 408, 400 or 507; anything else is a 500."""
+    if isinstance(exc, TimeoutError) or str(exc).startswith(UWSGI_TIMEOUT):
+        return _error(408, f"no body bytes arrived for {current_app.config['IDLE_TIMEOUT']} s (IDLE_TIMEOUT): "
+                           "the upload was dropped")
+    if exc.errno in STORAGE_ERRNOS:
+        return _error(507, f"the upload could not be stored: {exc}")
+    if exc.errno is None or exc.errno in CONNECTION_ERRNOS:
+        # Raised by the server's reader, not by a system call of ours: the body ended or is malformed.
+        return _error(400, f"the request body could not be read ({type(exc).__name__}: {exc}): it ended "
+                           "early or its chunked framing is broken")
+    raise exc
+
+
+def read_error(exc):
+    """Return the error behind a failed read of the body: Werkzeug's LimitedStream hides a timeout or
+    another OSError behind ClientDisconnected."""
+    if isinstance(exc, ClientDisconnected) and isinstance(exc.__context__, OSError):
+        return exc.__context__
+    return exc
+
+
+def client_disconnected(exc):
+    """Answer Werkzeug's ClientDisconnected (its stream ended before Content-Length) with what happened."""
+    if read_error(exc) is not exc:
+        return body_read_error(read_error(exc))
+    return _error(400, f"the client ended the body early: fewer bytes than its Content-Length "
+                       f"({request.content_length}) arrived")
+
+
+def init_app(app):
+    """Check every request's framing and idle timeout, and answer broken bodies.
+
+    No Connection: close is added to these answers (waitress refuses hop-by-hop headers from an app,
+    PEP 3333): the Werkzeug server, gunicorn's sync workers and uWSGI's http-socket close every
+    connection after its answer, and waitress reads every body whole before the app runs.
+    """
+    app.before_request(check_framing)
+    app.before_request(apply_idle_timeout)
+    app.register_error_handler(OSError, body_read_error)
+    app.register_error_handler(ClientDisconnected, client_disconnected)
