@@ -51,7 +51,7 @@ class BodyReader:
             raise ClientBodyError(read_error(exc)) from exc
         if not block:
             raise ClientBodyError(BadRequest(
-                f"the client ended the body after {self.forwarded} of {self.len} bytes (Content-Length)"))
+                f"the client ended the body early, after {self.forwarded} of {self.len} bytes (Content-Length)"))
         self.forwarded += len(block)
         return block
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from fixtures.faults import (CLOSE, CLOSED, FAULTS, FAULTS_END, FAULTS_START, IDLE, LIMIT, OCTET, answered_by_server,
-                             applies,
+                             applies, names_the_problem,
                              chunked, exchange, faults_table, payload, request_head)
 from fixtures.live import wait_until_empty
 from fixtures.servers import watch_logs
@@ -85,7 +85,7 @@ def test_fault(request, servers, fault, endpoint, hops):
     elif answered_by_server(fault, deployment, answer.status):
         assert answer.body and not answer.json_detail, answer.body[:300]
     elif answer.status is not CLOSED:
-        assert answer.json_detail, answer.body[:300]
+        assert names_the_problem(fault, answer.status, answer.json_detail), answer.body[:300]
     assert_nothing_left(final, relay)
 
 

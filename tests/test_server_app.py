@@ -10,7 +10,7 @@ import pytest
 
 from server_app import create_app
 from server_app.config import ENV_VAR, MiB, ConfigError, to_environment
-from server_app.storage import STORED_NAME
+from server_app.storage import PARTIAL_SUFFIX, STORED_NAME, new_upload
 from tests.conftest import stored_files
 
 BODY = b"line one\nline two\n" + bytes(range(256)) * 4096 + b"no newline at the end"
@@ -156,3 +156,19 @@ def test_relay_reports_an_unreachable_next_hop_as_502(upload_dir):
     response = relay.post("/upload/stream-chunked", data=BODY, content_type="application/octet-stream")
     assert response.status_code == 502
     assert "127.0.0.1:9" in response.json["detail"]
+
+
+def test_a_refused_body_is_never_published_under_a_public_name(tmp_path):
+    seen = []
+
+    def refuse(size):
+        seen.append((size, sorted(p.name for p in tmp_path.iterdir())))
+        raise ValueError("short")
+
+    with pytest.raises(ValueError, match="short"):
+        with new_upload(tmp_path, check=refuse) as (out, result):
+            out.write(b"x" * 10)
+    [(size, names)] = seen
+    assert size == 10
+    assert len(names) == 1 and names[0].endswith(PARTIAL_SUFFIX)  # only the hidden partial, when checked
+    assert list(tmp_path.iterdir()) == [] and "stored" not in result
