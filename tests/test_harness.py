@@ -139,3 +139,13 @@ def test_sigterm_mid_upload_cleans_up_like_ctrl_c(tmp_path, upload_options):
     pids = server_pids(output)
     assert pids and alive(pids) == []
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
+
+
+def test_benchmark_only_deselects_the_suites_own_tests_instead_of_skipping_each(run_suite):
+    result = run_suite("--benchmark-only", "--upload-sizes=256KB", "--upload-methods=request.stream-chunked",
+                       "--upload-deployments=werkzeug", "--upload-hops=1", "-rs")
+    out = result.stdout
+    assert result.returncode == 0, out[-3000:]
+    assert "Skipping non-benchmark" not in out
+    assert re.search(r"collected \d+ items / \d+ deselected / 3 selected", out), out[:2000]
+    assert re.search(r"\b3 passed, \d+ deselected\b", out), out[-2000:]
