@@ -15,8 +15,9 @@ from .deployments import SOCKET_KEYS
 
 # errno values of a peer that went away: the body cannot be read any more.
 CONNECTION_ERRNOS = {errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ENOTCONN, errno.ESHUTDOWN}
-# uWSGI reports its --socket-timeout as a bare OSError with this message, not as a TimeoutError.
-UWSGI_TIMEOUT = "timeout during read"
+# Timeouts reported as a bare OSError, not a TimeoutError: uWSGI's --socket-timeout, and a read of a
+# socket file after an earlier read timed out (a parser that swallowed the first one, Werkzeug 2.2's).
+TIMEOUT_MESSAGES = ("timeout during read", "cannot read from timed out object")
 # errno values of storage that cannot take the body.
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -91,7 +92,7 @@ def _error(status, message):
 
 def body_read_error(exc):
     """Answer an OSError raised while a body was read or stored: 408, 400 or 507; anything else is a 500."""
-    if isinstance(exc, TimeoutError) or str(exc).startswith(UWSGI_TIMEOUT):
+    if isinstance(exc, TimeoutError) or str(exc).startswith(TIMEOUT_MESSAGES):
         return _error(408, f"no body bytes arrived for {current_app.config['IDLE_TIMEOUT']} s (IDLE_TIMEOUT): "
                            "the upload was dropped")
     if exc.errno in STORAGE_ERRNOS:

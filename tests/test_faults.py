@@ -66,7 +66,7 @@ def assert_nothing_left(final, relay):
     assert health_answers(final) and health_answers(relay)
 
 
-@pytest.mark.parametrize("fault, endpoint, hops", cases())
+@pytest.mark.parametrize("fault, endpoint, hops", list(cases()))
 def test_fault(request, servers, fault, endpoint, hops):
     final, relay = servers
     watch_logs(request.node, servers)

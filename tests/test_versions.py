@@ -1,0 +1,45 @@
+"""Dependency versions as a dimension: finding a cell, refusing bad arguments, the versions table of a report."""
+
+import subprocess
+import sys
+
+import pytest
+
+from fixtures.versions import VersionsError, find_cell
+from tests.conftest import ROOT
+
+CELL = "request.stream-writelines-werkzeug-1hop-16MB"
+
+
+def versions_cli(*args):
+    return subprocess.run([sys.executable, "-m", "fixtures.versions", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_cell_id_names_its_method_chain_and_size():
+    cell = find_cell("request.files-werkzeug-to-gunicorn-2hops-256MB")
+    assert (cell.method.id, cell.deployments, cell.size) == ("request.files", ("werkzeug", "gunicorn"), 256 << 20)
+    assert find_cell(CELL).id == CELL
+
+
+@pytest.mark.parametrize("cell_id, words", [
+    ("request.magic-werkzeug-1hop-16MB", "no cell 'request.magic-werkzeug-1hop-16MB' in the matrix"),
+    ("writelines", "is not a cell id like request.stream-writelines-werkzeug-1hop-16MB"),
+    ("request.files-werkzeug-1hop-16XB", "is not a cell id like"),
+])
+def test_an_unknown_cell_is_an_error_naming_it(cell_id, words):
+    with pytest.raises(VersionsError, match=words):
+        find_cell(cell_id)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["bisect", "werkzeug", "3.1.8", "2.2.3", "--cell", CELL], "3.1.8 is not older than 2.2.3"),
+    (["bisect", "werkzeug", "2.2.3", "three", "--cell", CELL], "'three' is not a release number"),
+    (["bisect", "werkzeug", "2.2.3", "3.1.8", "--cell", CELL, "--threshold", "1"], "--threshold 1 is not above 1"),
+    (["run", "werkzeug", "2.2.3", "--cell", "nothing"], "'nothing' is not a cell id"),
+])
+def test_bad_arguments_are_one_line_errors_before_anything_is_installed(args, words):
+    result = versions_cli(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: ") and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
