@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from fixtures.report import write_comparison
 from fixtures.versions import VersionsError, find_cell
 from tests.conftest import ROOT
 
@@ -43,3 +44,25 @@ def test_bad_arguments_are_one_line_errors_before_anything_is_installed(args, wo
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.startswith("error: ") and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_runs_on_two_werkzeug_releases_get_a_versions_table_and_chart(tmp_path):
+    # Real runs of the seed's writelines cell by `python -m fixtures.versions run` on Werkzeug 2.2.3 and 3.1.8
+    # (tests/data/README.md).
+    old, new = (ROOT / "tests" / "data" / f"writelines-werkzeug-{v}.json" for v in ("2.2.3", "3.1.8"))
+    text, _ = write_comparison([old, new], tmp_path)
+    assert "## Versions" in text
+    assert "werkzeug (2.2.3 → 3.1.8)" in text and "flask (2.2.5 → 3.1.3)" in text
+    section = text.split("## Versions", 1)[1].split("\n## ", 1)[0]
+    [row] = [line for line in section.splitlines() if line.startswith("| test_upload[request.stream-writelines")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    old_rate, new_rate, change = float(cells[1]), float(cells[2]), float(cells[3].lstrip("×"))
+    assert new_rate < old_rate / 50 and change < 1 / 50  # the release line that made it two orders slower
+    assert "![MB/s of each benchmark across versions](versions.png)" in text
+    assert (tmp_path / "versions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_runs_of_the_same_versions_get_no_versions_table(tmp_path):
+    run = ROOT / "tests" / "data" / "writelines-werkzeug-2.2.3.json"
+    text, _ = write_comparison([run, run], tmp_path)
+    assert "## Versions" not in text and not (tmp_path / "versions.png").exists()
