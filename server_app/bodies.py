@@ -114,8 +114,9 @@ def read_error(exc):
 
 def client_disconnected(exc):
     """Answer Werkzeug's ClientDisconnected (its stream ended before Content-Length) with what happened."""
-    if read_error(exc) is not exc:
-        return body_read_error(read_error(exc))
+    cause = read_error(exc)
+    if cause is not exc:
+        return body_read_error(cause)
     return _error(400, f"the client ended the body early: fewer bytes than its Content-Length "
                        f"({request.content_length}) arrived")
 

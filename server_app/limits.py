@@ -9,6 +9,8 @@ one (chunked), which no benchmark sends, so that the benchmarked streams stay th
 from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .bodies import CountingInput
+
 
 class OverLimit(RequestEntityTooLarge):
     """The body is over UPLOAD_LIMIT (and not over some limit of Werkzeug's own)."""
@@ -18,38 +20,29 @@ def _over(size_text, limit):
     return OverLimit(f"body of {size_text} bytes is over the {limit}-byte limit (UPLOAD_LIMIT)")
 
 
-class BoundedInput:
+class BoundedInput(CountingInput):
     """The server's input stream, read no further than limit + 1 bytes: the next byte is a 413."""
 
     def __init__(self, stream, limit):
-        self._stream = stream
+        super().__init__(stream)
         self._limit = limit
-        self._read = 0
 
-    def _count(self, block):
-        self._read += len(block)
-        if self._read > self._limit:
+    def _room(self, size):
+        room = self._limit + 1 - self.count  # one byte past the limit is enough to know
+        return room if size is None or size < 0 else min(size, room)
+
+    def _checked(self, block):
+        if self.count > self._limit:
             raise _over(f"more than {self._limit}", self._limit)
         return block
 
-    def _allowed(self, size):
-        room = self._limit + 1 - self._read  # one byte past the limit is enough to know
-        return room if size is None or size < 0 else min(size, room)
-
     def read(self, size=-1):
         if size is None or size < 0:
-            chunks = []
-            while block := self.read(1 << 20):
-                chunks.append(block)
-            return b"".join(chunks)
-        return self._count(self._stream.read(self._allowed(size)))
+            return b"".join(iter(lambda: self.read(1 << 20), b""))
+        return self._checked(super().read(self._room(size)))
 
     def readline(self, size=-1):
-        return self._count(self._stream.readline(self._allowed(size)))
-
-    def __iter__(self):
-        while line := self.readline():
-            yield line
+        return self._checked(super().readline(self._room(size)))
 
 
 def refuse_declared_oversize():
