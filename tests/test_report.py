@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.methods import METHODS
+from fixtures.methods import FAMILIES, METHODS
 from fixtures.report import (DEFAULT_FDR, FASTER, INCONCLUSIVE, MIN_ROUNDS_TO_COMPARE, SLOWER, UNCHANGED,
-                             compare_runs, not_run, short_reason, summary_line, write_report)
+                             benchmarks_of, compare_runs, figure_caption, memory_figure, not_run, short_reason,
+                             summary_line, throughput_figure, write_report)
 from fixtures.sizes import MiB
 from fixtures.stats import median_interval
 from tests.conftest import ROOT, SUITE_ENV, suite_command
@@ -278,6 +279,58 @@ def test_memory_plot_and_baselines_when_the_run_has_them(first_json, tmp_path):
     assert row["Server peak RSS"] == "50.0 MB" and row["Client peak RSS"] == "30.0 MB"
 
 
+def legend_styles(fig):
+    """Return {label: (colour, marker)} of every series drawn in a figure's panels, once per label."""
+    import matplotlib.colors
+
+    styles = {}
+    for axes in fig.axes:
+        for handle, label in zip(*axes.get_legend_handles_labels()):
+            line = handle[0] if isinstance(handle, tuple) else handle  # an errorbar's data line
+            style = (matplotlib.colors.to_hex(line.get_color()), line.get_marker(), line.get_linestyle())
+            assert styles.setdefault(label, style) == style, f"{label} drawn two ways"
+    return styles
+
+
+def assert_signed(fig, run):
+    """The figure names the machine and the date of the run."""
+    text = fig.get_suptitle()
+    assert run["machine_info"]["cpu"]["brand_raw"] in text and run["datetime"][:10] in text
+
+
+def test_throughput_plot_has_a_panel_per_method_family_and_one_style_per_method():
+    run = json.loads((ROOT / "tests" / "data" / "aa-1.json").read_text())
+    benchmarks = benchmarks_of([run])
+    fig = throughput_figure(benchmarks, figure_caption([run]))
+    assert [axes.get_title() for axes in fig.axes if axes.get_visible()] == list(FAMILIES)
+    styles = legend_styles(fig)
+    methods = {b["extra_info"]["method"] for b in run["benchmarks"]} - {"disk", "socket"}
+    assert set(styles) == methods | {"socket (baseline)"}  # the limit only: the disk copy is no bound
+    assert len({colour for colour, _, _ in styles.values()}) == len(styles)
+    assert len({marker for _, marker, _ in styles.values()}) == len(styles)
+    assert fig.axes[0].get_yscale() == "log"  # writelines at 1 MB/s beside the limit at 1,600
+    assert_signed(fig, run)
+
+
+def test_a_run_of_one_size_gets_no_throughput_against_size_plot(tmp_path):
+    run = json.loads((ROOT / "tests" / "data" / "aa-1.json").read_text())
+    run["benchmarks"] = [b for b in run["benchmarks"] if b["extra_info"]["size"] == "16MB"]
+    report = write_report([write_json(tmp_path / "run.json", run)], tmp_path / "out").read_text()
+    assert "_No throughput-against-size plot: the runs have one size (the heatmaps show it)._" in report
+    assert not (tmp_path / "out" / "throughput.png").exists()
+
+
+@pytest.mark.slow
+def test_memory_plot_signs_itself_and_gives_each_method_one_style(first_json):
+    run = with_memory_and_baselines(first_json)
+    fig = memory_figure(benchmarks_of([run]), figure_caption([run]))
+    styles = legend_styles(fig)
+    assert {"request.stream (chunked copy)", "request.files", "disk (baseline)", "socket (baseline)"} <= set(styles)
+    assert len({colour for colour, _, _ in styles.values()}) == len(styles)
+    assert [axes.get_title() for axes in fig.axes] == ["client peak RSS", "server peak RSS"]
+    assert_signed(fig, run)
+
+
 @pytest.mark.slow
 def test_recorded_fraction_of_socket_limit_is_shown_as_recorded(first_json, tmp_path):
     run = copy.deepcopy(first_json)
@@ -412,8 +465,8 @@ def test_identical_copies_flag_nothing(stored_run, by):
     judged = [c for c in comparisons if c.verdict != INCONCLUSIVE]
     assert {c.verdict for c in judged} == {UNCHANGED}
     assert all(c.p_value == 1.0 and c.change.ratio == 1.0 and c.change.low <= 1 <= c.change.high for c in judged)
-    # by fraction, the socket rows are the limits themselves and only they are not judged
-    assert len(judged) == (12 if by == "time" else 10)
+    # by fraction, the socket rows are the limits themselves and the disk rows the machine: only they are not judged
+    assert len(judged) == (12 if by == "time" else 8)
 
 
 def test_one_method_30_percent_slower_is_flagged_in_each_of_its_cells_and_nowhere_else(stored_run):
@@ -470,16 +523,16 @@ def test_by_fraction_cancels_a_whole_run_30_percent_slower_which_by_time_flags(s
     assert sum(c.flagged for c in by_time) >= 10
     by_fraction = judge(stored_run, slower_day, by="fraction")
     assert not any(c.flagged for c in by_fraction)
-    assert summary_line(by_fraction) == "0 of 12 benchmarks flagged (slower 0, faster 0, inconclusive 2)"
+    assert summary_line(by_fraction) == "0 of 12 benchmarks flagged (slower 0, faster 0, inconclusive 4)"
 
 
 def test_by_fraction_a_size_without_its_limit_row_is_inconclusive(stored_run):
     new = run_with(stored_run, [b for b in stored_run["benchmarks"] if b["name"] != "test_baseline[socket-2MB]"])
     comparisons = judge(stored_run, new, by="fraction")
     for c in comparisons:
-        if c.name.endswith("-2MB]"):
+        if c.name.startswith("test_upload") and c.name.endswith("-2MB]"):
             assert (c.verdict, c.reason) == (INCONCLUSIVE, "no limit row for 2MB in new.json")
-        elif "socket" not in c.name:
+        elif "baseline" not in c.name:
             assert c.verdict == UNCHANGED
     assert len(comparisons) == 11
 
@@ -487,9 +540,20 @@ def test_by_fraction_a_size_without_its_limit_row_is_inconclusive(stored_run):
 def test_by_fraction_compares_times_over_the_limit_median(stored_run):
     limits = {b["extra_info"]["bytes"]: b["stats"]["median"] for b in stored_run["benchmarks"]
               if b["extra_info"]["method"] == "socket"}
-    [c] = [c for c in judge(stored_run, stored_run, by="fraction") if c.name == "test_baseline[disk-2MB]"]
-    [disk] = [b for b in stored_run["benchmarks"] if b["name"] == "test_baseline[disk-2MB]"]
-    assert c.before == pytest.approx(statistics.median(disk["stats"]["data"]) / limits[2 * MiB])
+    name = "test_upload[request.files-werkzeug-1hop-2MB]"  # a run from before limit_rounds
+    [c] = [c for c in judge(stored_run, stored_run, by="fraction") if c.name == name]
+    [bench] = [b for b in stored_run["benchmarks"] if b["name"] == name]
+    assert "limit_rounds" not in bench["extra_info"]
+    assert c.before == pytest.approx(statistics.median(bench["stats"]["data"]) / limits[2 * MiB])
+
+
+def test_by_fraction_the_disk_baseline_is_left_to_the_comparison_by_time(stored_run):
+    rows = {c.name: c for c in judge(stored_run, slowed(stored_run, 2.0, "disk"), by="fraction")}
+    assert rows["test_baseline[disk-2MB]"].verdict == INCONCLUSIVE
+    assert rows["test_baseline[disk-2MB]"].reason == (
+        "the disk baseline measures the machine, not the code: compare it by time")
+    by_time = {c.name: c for c in judge(stored_run, slowed(stored_run, 2.0, "disk"), by="time")}
+    assert by_time["test_baseline[disk-2MB]"].verdict == SLOWER
 
 
 def test_comparison_is_deterministic(stored_run):
@@ -548,7 +612,7 @@ def test_compare_by_fraction_says_so_and_shows_times_the_limit(stored_run, tmp_p
     rows = compare_rows(markdown)
     assert rows["test_baseline[socket-1MB]"]["Changed"] == "*inconclusive (the socket limit itself)*"
     assert rows["test_upload[request.files-werkzeug-1hop-1MB]"]["Median before"].endswith("× limit")
-    assert "0 of 12 benchmarks flagged (slower 0, faster 0, inconclusive 2)." in markdown
+    assert "0 of 12 benchmarks flagged (slower 0, faster 0, inconclusive 4)." in markdown
 
 
 def test_compare_options_change_the_rule_and_the_verdicts(stored_run, tmp_path):
@@ -574,8 +638,10 @@ def test_compare_of_several_runs_gives_a_table_per_later_run(stored_run, tmp_pat
     markdown = compare(tmp_path, stored_run, slowed(stored_run, 1.3, "request.files"), stored_run,
                        options=["--compare-by", "time"])
     first, second = markdown.split("## `")[1:]
-    assert first.startswith(f"{tmp_path / 'run1.json'}` against `{tmp_path / 'run0.json'}`")
-    assert second.startswith(f"{tmp_path / 'run2.json'}` against `{tmp_path / 'run0.json'}`")
+    # runs outside the working directory are named by their file name: no path of the machine in a report
+    assert first.startswith("run1.json` against `run0.json`")
+    assert second.startswith("run2.json` against `run0.json`")
+    assert str(tmp_path) not in markdown
     assert sum(row["Changed"] == "**slower**" for row in compare_rows(first, "benchmarks flagged").values()) == 4
     assert all(row["Changed"] == "no" for row in compare_rows(second, "benchmarks flagged").values())
 

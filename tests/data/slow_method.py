@@ -1,0 +1,40 @@
+"""Copy a run with one method made slower: python -m tests.data.slow_method RUN.json METHOD FACTOR OUT.json
+
+METHOD is a method's name as the run records it (extra_info "method", e.g. "request.stream (chunked copy)").
+The copy is what a run would have recorded had every round of that method taken FACTOR times as long: the
+test of a comparison's power (tests/test_trust.py, README "Numbers you can trust").
+"""
+
+import copy
+import json
+import sys
+
+SCALED_STATS = ("min", "max", "mean", "median", "q1", "q3", "iqr", "stddev", "ld15iqr", "hd15iqr")
+
+
+def slowed(run: dict, method: str, factor: float) -> dict:
+    """Return a copy of a run in which every round of one method took ``factor`` times as long."""
+    changed = copy.deepcopy(run)
+    found = False
+    for bench in changed["benchmarks"]:
+        if bench["extra_info"].get("method") == method:
+            found = True
+            stats = bench["stats"]
+            stats["data"] = [t * factor for t in stats["data"]]
+            for key in SCALED_STATS:
+                if key in stats:
+                    stats[key] *= factor
+    if not found:
+        methods = sorted({b["extra_info"].get("method") for b in run["benchmarks"]} - {None})
+        raise ValueError(f"no benchmark of method {method!r} in the run: it has {', '.join(map(repr, methods))}")
+    return changed
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        sys.exit(__doc__.splitlines()[0])
+    source, method, factor, target = sys.argv[1:]
+    with open(source) as f:
+        run = json.load(f)
+    with open(target, "w") as f:
+        json.dump(slowed(run, method, float(factor)), f, separators=(",", ":"))
