@@ -72,6 +72,16 @@ def test_auto_rule_adds_rounds_while_noisy_until_its_time_share_is_spent():
     assert len(noisy * 30) >= MAX_ROUNDS
 
 
+def test_auto_rule_also_waits_for_the_times_over_the_limit_to_converge():
+    rule = RoundsRule(cell_time=60, size=1 << 20)
+    steady = [1.0] * MIN_ROUNDS_TO_CONVERGE
+    noisy_limit = [0.5, 1.0, 0.7, 0.4, 0.9, 0.6, 1.0, 0.5][:MIN_ROUNDS_TO_CONVERGE]
+    assert rule.more(steady, 0.1, noisy_limit)  # the times agree, their fractions of the limit do not
+    assert rule.why_stopped(steady, 60.0, noisy_limit) == "cell_time"
+    assert not rule.more(steady, 0.1, [0.5] * MIN_ROUNDS_TO_CONVERGE)
+    assert rule.why_stopped(steady, 0.1, [0.5] * MIN_ROUNDS_TO_CONVERGE) == "converged"
+
+
 def test_large_sizes_need_fewer_rounds_and_a_fixed_count_is_exact():
     assert RoundsRule(size=GB).minimum == MIN_ROUNDS_LARGE < RoundsRule(size=GB - 1).minimum == MIN_ROUNDS
     assert RoundsRule(size=SMALL - 1).minimum == MIN_ROUNDS_SMALL > MIN_ROUNDS == RoundsRule(size=SMALL).minimum
