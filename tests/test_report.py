@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from fixtures.methods import FAMILIES, METHODS
-from fixtures.report import (DEFAULT_FDR, FASTER, INCONCLUSIVE, MIN_ROUNDS_TO_COMPARE, SLOWER, UNCHANGED,
+from fixtures.report import (DEFAULT_FDR, FASTER, INCONCLUSIVE, MIN_ROUNDS_TO_COMPARE, SLOWER, UNCHANGED, Benchmark,
                              benchmarks_of, compare_runs, figure_caption, memory_figure, not_run, short_reason,
-                             summary_line, throughput_figure, write_report)
+                             spread_by_size, summary_line, throughput_figure, write_report)
 from fixtures.sizes import MiB
 from fixtures.stats import median_interval
 from tests.conftest import ROOT, SUITE_ENV, suite_command
@@ -318,6 +318,18 @@ def test_a_run_of_one_size_gets_no_throughput_against_size_plot(tmp_path):
     report = write_report([write_json(tmp_path / "run.json", run)], tmp_path / "out").read_text()
     assert "_No throughput-against-size plot: the runs have one size (the heatmaps show it)._" in report
     assert not (tmp_path / "out" / "throughput.png").exists()
+
+
+def test_a_line_across_sizes_takes_only_the_chains_measured_at_every_size():
+    run = json.loads(STORED_RUN.read_text())  # request.files and the chunked copy, 2 chains, at 1MB and 2MB
+    kept = [b for b in run["benchmarks"] if not (b["extra_info"]["size"] == "2MB"
+                                                 and b["extra_info"].get("deployment") == "gunicorn")]
+    benchmarks = benchmarks_of([run_with(run, kept)])
+    line = spread_by_size(benchmarks, "request.files", Benchmark.rate)
+    werkzeug = [b for b in benchmarks if b.method == "request.files" and b.deployment == "werkzeug"]
+    assert line == {b.bytes: [b.rate()] for b in werkzeug}  # gunicorn's 1MB cell has no 2MB to compare with
+    alone = spread_by_size([b for b in benchmarks if b.size == "1MB"], "request.files", Benchmark.rate)
+    assert len(alone[MiB]) == 2  # one size: every chain counts
 
 
 @pytest.mark.slow
