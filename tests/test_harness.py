@@ -109,6 +109,11 @@ def test_full_matrix_once_stores_every_byte_intact(run_suite, tmp_path):
     assert summary["md5_checked"] == 2 * passed  # every cell and baseline: the warm-up and one timed round
     assert summary["bytes_received"] == summary["bytes_sent"] == summary["md5_checked"] * (1 << 20)
     assert all(b["extra_info"]["md5_verified"] == 1 for b in run["benchmarks"])
+    uploads = [b["extra_info"] for b in run["benchmarks"] if b["name"].startswith("test_upload[")]
+    assert all(info["stream_type"] and len(info["relay_stream_types"]) == info["hops"] - 1 for info in uploads)
+    [werkzeug] = [i for i in uploads if i["method"] == "request.stream (chunked copy)" and i["deployment"] == "werkzeug"
+                  and i["hops"] == 1]
+    assert werkzeug["stream_type"] == "werkzeug.wsgi.LimitedStream"  # what makes the seed's writelines slow
 
 
 def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_path):
