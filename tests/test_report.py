@@ -15,7 +15,7 @@ import pytest
 
 from fixtures.methods import FAMILIES, METHODS
 from fixtures.report import (DEFAULT_FDR, FASTER, INCONCLUSIVE, MIN_ROUNDS_TO_COMPARE, SLOWER, UNCHANGED, Benchmark,
-                             benchmarks_of, compare_runs, figure_caption, memory_figure, not_run, short_reason,
+                             SeriesStyle, benchmarks_of, compare_runs, figure_caption, memory_figure, not_run, short_reason,
                              spread_by_size, summary_line, throughput_figure, write_report)
 from fixtures.sizes import MiB
 from fixtures.stats import median_interval
@@ -310,6 +310,14 @@ def test_throughput_plot_has_a_panel_per_method_family_and_one_style_per_method(
     assert len({marker for _, marker, _ in styles.values()}) == len(styles)
     assert fig.axes[0].get_yscale() == "log"  # writelines at 1 MB/s beside the limit at 1,600
     assert_signed(fig, run)
+
+
+def test_a_method_keeps_its_colour_and_marker_from_figure_to_figure():
+    every = SeriesStyle.for_methods([m.name for m in METHODS.values()]).styles
+    some = SeriesStyle.for_methods(["request.files", "request.get_data()"]).styles
+    assert some == {name: every[name] for name in some}
+    assert len({(style["color"], style["marker"]) for style in every.values()}) == len(every)
+    assert len({style["color"] for style in every.values()}) == len(every)  # ten methods, ten colours
 
 
 def test_a_run_of_one_size_gets_no_throughput_against_size_plot(tmp_path):
