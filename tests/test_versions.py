@@ -69,3 +69,13 @@ def test_runs_of_the_same_versions_get_no_versions_table(tmp_path):
     run = ROOT / "tests" / "data" / "writelines-werkzeug-2.2.3.json"
     text, _ = write_comparison([run, run], tmp_path)
     assert "## Versions" not in text and not (tmp_path / "versions.png").exists()
+
+
+def test_each_environment_gets_its_own_uwsgi_script_pinned_to_the_version_here():
+    # from the parent environment, `uwsgi` would run the parent's Python and the app on the parent's Werkzeug
+    from importlib import metadata
+
+    from fixtures.versions import own_scripts
+
+    assert own_scripts("werkzeug") == [f"pyuwsgi=={metadata.version('pyuwsgi')}"]
+    assert own_scripts("pyuwsgi") == []
