@@ -322,7 +322,7 @@ def test_a_method_keeps_its_colour_and_marker_from_figure_to_figure():
 
 def test_a_run_of_one_size_gets_no_throughput_against_size_plot(tmp_path):
     run = json.loads((ROOT / "tests" / "data" / "aa-1.json").read_text())
-    run["benchmarks"] = [b for b in run["benchmarks"] if b["extra_info"]["size"] == "16MB"]
+    run["benchmarks"] = [b for b in run["benchmarks"] if b["extra_info"]["size"] == "8MB"]
     report = write_report([write_json(tmp_path / "run.json", run)], tmp_path / "out").read_text()
     assert "_No throughput-against-size plot: the runs have one size (the heatmaps show it)._" in report
     assert not (tmp_path / "out" / "throughput.png").exists()
@@ -345,7 +345,7 @@ def test_memory_plot_signs_itself_and_gives_each_method_one_style(first_json):
     run = with_memory_and_baselines(first_json)
     fig = memory_figure(benchmarks_of([run]), figure_caption([run]))
     styles = legend_styles(fig)
-    assert {"request.stream (chunked copy)", "request.files", "disk (baseline)", "socket (baseline)"} <= set(styles)
+    assert set(styles) == {"request.stream (chunked copy)", "request.files"}  # the baselines have no RSS here
     assert len({colour for colour, _, _ in styles.values()}) == len(styles)
     assert [axes.get_title() for axes in fig.axes] == ["client peak RSS", "server peak RSS"]
     assert_signed(fig, run)
@@ -382,7 +382,9 @@ def test_several_files_are_merged_later_benchmarks_replacing_earlier(real_runs, 
     assert len(rows) == len(second_json["benchmarks"])
     for bench in second_json["benchmarks"]:
         assert_close_to_displayed(conclusions_row(rows, bench["extra_info"])["Median time"], bench["stats"]["median"])
-    assert f"### `{first}`" in markdown and f"### `{second}`" in markdown
+    # files outside the working directory are named by their file name: no path of the machine in a report
+    assert f"### `{first.name}`" in markdown and f"### `{second.name}`" in markdown
+    assert str(first.parent) not in markdown
 
 
 def test_median_interval_is_shown_from_the_saved_rounds_or_as_recorded(tmp_path):
