@@ -20,6 +20,7 @@ from fixtures.report import (DEFAULT_FDR, FASTER, INCONCLUSIVE, MIN_ROUNDS_TO_CO
 from fixtures.sizes import MiB
 from fixtures.stats import median_interval
 from tests.conftest import ROOT, SUITE_ENV, suite_command
+from tests.data.slow_method import scaled
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_BYTES = 200 * 1024
@@ -444,17 +445,6 @@ def test_a_later_saved_run_wins(real_runs, tmp_path):
 @pytest.fixture(scope="session")
 def stored_run():
     return json.loads(STORED_RUN.read_text())
-
-
-def scaled(bench, factor):
-    """Return a copy of a benchmark whose every round, and so every time statistic, is `factor` times longer."""
-    bench = copy.deepcopy(bench)
-    stats = bench["stats"]
-    for key in (*TIME_KEYS, "stddev", "iqr"):
-        if key in stats:
-            stats[key] *= factor
-    stats["data"] = [t * factor for t in stats["data"]]
-    return bench
 
 
 def slowed(run, factor, method=None):

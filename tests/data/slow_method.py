@@ -12,21 +12,25 @@ import sys
 SCALED_STATS = ("min", "max", "mean", "median", "q1", "q3", "iqr", "stddev", "ld15iqr", "hd15iqr")
 
 
+def scaled(bench: dict, factor: float) -> dict:
+    """Return a copy of a benchmark whose every round, and so every time statistic, is ``factor`` times longer."""
+    bench = copy.deepcopy(bench)
+    stats = bench["stats"]
+    stats["data"] = [t * factor for t in stats["data"]]
+    for key in SCALED_STATS:
+        if key in stats:
+            stats[key] *= factor
+    return bench
+
+
 def slowed(run: dict, method: str, factor: float) -> dict:
     """Return a copy of a run in which every round of one method took ``factor`` times as long."""
-    changed = copy.deepcopy(run)
-    found = False
-    for bench in changed["benchmarks"]:
-        if bench["extra_info"].get("method") == method:
-            found = True
-            stats = bench["stats"]
-            stats["data"] = [t * factor for t in stats["data"]]
-            for key in SCALED_STATS:
-                if key in stats:
-                    stats[key] *= factor
-    if not found:
+    if not any(bench["extra_info"].get("method") == method for bench in run["benchmarks"]):
         methods = sorted({b["extra_info"].get("method") for b in run["benchmarks"]} - {None})
         raise ValueError(f"no benchmark of method {method!r} in the run: it has {', '.join(map(repr, methods))}")
+    changed = copy.deepcopy(run)
+    changed["benchmarks"] = [scaled(b, factor) if b["extra_info"].get("method") == method else b
+                             for b in changed["benchmarks"]]
     return changed
 
 
@@ -36,5 +40,9 @@ if __name__ == "__main__":
     source, method, factor, target = sys.argv[1:]
     with open(source) as f:
         run = json.load(f)
+    try:
+        changed = slowed(run, method, float(factor))
+    except ValueError as exc:  # an unknown method, or a factor that is not a number
+        sys.exit(f"error: {exc}")
     with open(target, "w") as f:
-        json.dump(slowed(run, method, float(factor)), f, separators=(",", ":"))
+        json.dump(changed, f, separators=(",", ":"))
