@@ -36,7 +36,7 @@ def test_budget_fails_slow_upload_with_rate_and_log_then_skips_larger_size(run_s
                        "--upload-timeout=2", "-rs")
     out = result.stdout
     assert result.returncode == 1, out[-3000:]
-    assert re.search(r"request\.stream \(writelines\) exceeded 2 s for 8MB \(\d+\.\d MB/s so far\)", out), out
+    assert re.search(r"request\.stream \(writelines\) (exceeded|would exceed) 2 s for 8MB \(\d+\.\d MB/s so far", out), out
     assert re.search(r"server log: upload-bench-\d+-werkzeug-0 ", out)
     assert re.search(r"ran at \d+\.\d\d MB/s for 8MB, which predicts \d+ s for 64MB, too close to or over the 2 s budget", out), out
     assert "1 failed, 1 skipped" in out
@@ -154,3 +154,16 @@ def test_benchmark_only_deselects_the_suites_own_tests_instead_of_skipping_each(
     assert "Skipping non-benchmark" not in out
     assert re.search(r"collected \d+ items / \d+ deselected / 3 selected", out), out[:2000]
     assert re.search(r"\b3 passed, \d+ deselected\b", out), out[-2000:]
+
+
+def test_upload_plan_prints_the_estimate_and_uploads_nothing(run_suite, upload_options):
+    before = sorted(p.name for p in upload_options.data_dir.iterdir())
+    result = run_suite("--benchmark-only", "--upload-plan", "--upload-sizes=seed", "-s",
+                       "--upload-methods=request.stream-chunked,request.files", "--upload-deployments=werkzeug")
+    out = result.stdout
+    assert result.returncode == 0, out[-3000:]
+    assert re.search(r"upload-bench plan: 16 cells and 8 baseline rows at 256MB, 512MB, 1GB, 2GB, .* "
+                     r"about [\d,]+ MB to move; estimated \d+ min \d\d s", out), out[-3000:]
+    assert server_pids(out) == []
+    assert " passed" not in out and " failed" not in out
+    assert sorted(p.name for p in upload_options.data_dir.iterdir()) == before  # no 2GB file written

@@ -341,7 +341,20 @@ def test_streaming_client_stops_at_its_budget_mid_body(slow_sink, data_files, se
         send(slow_sink, datafile.path, datafile.size, 0.5)
     assert time.monotonic() - started < 5
     assert 0 < excinfo.value.sent < datafile.size
-    assert excinfo.value.elapsed > 0.5
+    # stopped by the pace, which it is judged on once a tenth of the budget has passed, or by the budget
+    assert excinfo.value.elapsed > clients.PROJECTION_AFTER * 0.5
+    assert excinfo.value.elapsed > 0.5 if excinfo.value.projected is None else excinfo.value.projected > 1.0
+
+
+def test_client_stops_early_when_its_pace_projects_far_past_its_budget(slow_sink, data_files):
+    datafile = data_files.get(64 << 20)  # about 40 s at the sink's pace
+    started = time.monotonic()
+    with pytest.raises(UploadTimedOut) as excinfo:
+        clients.send_data(slow_sink, datafile.path, datafile.size, 6)
+    assert time.monotonic() - started < 4.5  # well before the 6 s budget
+    assert excinfo.value.projected > clients.PROJECTION_MARGIN * 6
+    assert excinfo.value.elapsed > clients.PROJECTION_AFTER * 6
+    assert "stopped early" in excinfo.value.describe("64MB")
 
 
 @pytest.mark.skipif(not DEPLOYMENTS["uwsgi"].available(), reason="pyuwsgi is not installed")
