@@ -1,8 +1,11 @@
 """Support for the suite's own tests."""
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -71,3 +74,39 @@ def alive(pids):
         except psutil.NoSuchProcess:
             pass
     return living
+
+
+@pytest.fixture
+def slow_sink():
+    """A loopback TCP server that reads whatever it is sent at about 1.6 MB/s, never answers, and stops by itself."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(20)
+    stop = threading.Event()
+
+    def sink():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(1)
+            deadline = time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    if not conn.recv(16 << 10):
+                        return
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=sink, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/upload/x"
+    stop.set()
+    listener.close()
+    thread.join(30)

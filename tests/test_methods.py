@@ -2,8 +2,6 @@
 
 import hashlib
 import io
-import socket
-import threading
 import time
 
 import pytest
@@ -12,7 +10,8 @@ from fixtures import clients
 from fixtures.clients import UploadFailed, UploadTimedOut
 from fixtures.live import files_in, final, relay, wait_until_empty  # noqa: F401 (fixtures)
 from fixtures.methods import (
-    METHODS, METHODS_END, METHODS_START, NO_CHUNKED_INPUT, RELAY_NEEDS_LENGTH, methods_table,
+    LIBRARIES_END, LIBRARIES_START, METHODS, METHODS_END, METHODS_START, NO_CHUNKED_INPUT, RELAY_NEEDS_LENGTH,
+    libraries_table, methods_table,
 )
 from server_app import create_app
 from server_app.deployments import DEPLOYMENTS
@@ -216,15 +215,17 @@ def test_methods_table_has_one_row_per_method():
         assert line.count(" | ") == 4  # no unescaped pipe in a cell
 
 
-def test_readme_methods_table_is_the_registry():
+@pytest.mark.parametrize("start, end, table, command", [
+    (METHODS_START, METHODS_END, methods_table, "python -m fixtures.methods"),
+    (LIBRARIES_START, LIBRARIES_END, libraries_table, "python -m fixtures.methods libraries"),
+], ids=["methods", "libraries"])
+def test_readme_table_is_the_registry(start, end, table, command):
     readme = ROOT / "README.md"
     text = readme.read_text() if readme.is_file() else ""
-    if METHODS_START not in text or METHODS_END not in text:
-        pytest.fail(f"README.md has no {METHODS_START} / {METHODS_END} markers: put the output of "
-                    "`python -m fixtures.methods` between them")
-    between = text.split(METHODS_START, 1)[1].split(METHODS_END, 1)[0]
-    assert between.strip() == methods_table().strip(), "README's methods table is stale: regenerate it with " \
-        "`python -m fixtures.methods`"
+    if start not in text or end not in text:
+        pytest.fail(f"README.md has no {start} / {end} markers: put the output of `{command}` between them")
+    between = text.split(start, 1)[1].split(end, 1)[0]
+    assert between.strip() == table().strip(), f"README's table is stale: regenerate it with `{command}`"
 
 
 # --- the clients, against real servers ----------------------------------------------------------
@@ -297,40 +298,6 @@ def test_streaming_client_reads_the_file_as_it_sends(final, datafile, send, endp
     assert sent == total >= len(BODY)
 
 
-@pytest.fixture
-def slow_sink():
-    """A loopback TCP server that reads whatever it is sent at about 1.6 MB/s, never answers, and stops by itself."""
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.settimeout(20)
-    stop = threading.Event()
-
-    def sink():
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(1)
-            deadline = time.monotonic() + 30
-            while not stop.is_set() and time.monotonic() < deadline:
-                try:
-                    if not conn.recv(16 << 10):
-                        return
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                time.sleep(0.01)
-
-    thread = threading.Thread(target=sink, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/upload/x"
-    stop.set()
-    listener.close()
-    thread.join(30)
 
 
 @pytest.mark.parametrize("send", [clients.send_multipart_encoder, clients.send_chunked])
