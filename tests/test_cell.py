@@ -1,9 +1,11 @@
 """A cell's run without pytest-benchmark: its rounds rule, its steps, its checks and its figures."""
 
+import re
+
 import pytest
 
 from fixtures.cell import CellRun, DiskTransfer
-from fixtures.estimate import Calibration, Plan
+from fixtures.estimate import Calibration, Plan, clock
 from fixtures.limits import BEATEN, WITHIN_NOISE, apply_limits
 from fixtures.matrix import cells
 from fixtures.options import Rounds, UploadOptions
@@ -171,3 +173,17 @@ def test_the_estimate_grows_with_sizes_rounds_and_cells(tmp_path):
     assert plan([GB], Rounds(10)) > large
     assert plan([1 << 20], Rounds(), methods=("request.stream-chunked", "request.files")) > small
     assert plan([GB], Rounds(), to_generate=GB) > large  # the data file must be written first
+
+
+def test_progress_scales_what_is_left_by_each_cells_own_share(tmp_path):
+    calibration = Calibration(md5_rate=500 * (1 << 20), process_start_s=0.2)
+    options = UploadOptions(sizes=[1 << 20, GB], methods=["request.stream-chunked"], deployments=["werkzeug"],
+                            hops=[1], rounds=Rounds(), cell_time=1.0, timeout=None, data_dir=tmp_path)
+    small, large = cells(options)
+    plan = Plan.of([small, large], options, calibration=calibration)
+    assert plan.shares[large] > 5 * plan.shares[small] > 0
+    assert sum(plan.shares.values()) == pytest.approx(plan.seconds)
+    # half the cells done, but only the small one: most of the time is still ahead, at the pace so far
+    line = plan.progress(1, 2, elapsed=2 * plan.shares[small], planned_done=plan.shares[small])
+    left = re.search(r"about (.+) left", line).group(1)
+    assert left == clock(2 * plan.shares[large])
