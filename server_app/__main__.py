@@ -14,6 +14,7 @@ FLAGS = {
     "NEXT_HOP": ("next_hop", "--next-hop"),
     "UPLOAD_LIMIT": ("max_content_length", "--max-content-length"),
     "PROFILING": ("allow_profiling", "--allow-profiling"),
+    "DURABLE": ("durable", "--durable"),
     "TEST_ENDPOINTS": ("test_endpoints", "--test-endpoints"),
     "IDLE_TIMEOUT": ("idle_timeout", "--idle-timeout"),
     "RELAY_READ_TIMEOUT": ("worker_timeout", "--worker-timeout"),
@@ -57,6 +58,10 @@ def parse_args(argv=None):
         "--allow-profiling", action="store_true",
         help="profile (cProfile + tracemalloc) requests that carry the header X-Upload-Profile: 1 "
         "and add the result to the answer; without it the header is ignored",
+    )
+    parser.add_argument(
+        "--durable", action="store_true",
+        help="fsync each stored upload and its directory before answering (a 200 means the bytes are on the disk)",
     )
     parser.add_argument(
         "--test-endpoints", action="store_true",

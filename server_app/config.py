@@ -71,6 +71,8 @@ KEYS = {
     "UPLOAD_LIMIT": (None, _optional(_positive_int),
                      "null, or a positive whole number of bytes: larger bodies are refused with 413"),
     "BLOCK_SIZE": (MiB, _positive_int, "a positive whole number of bytes read at a time"),
+    "DURABLE": (False, _bool, "true or false: fsync each stored upload, and its directory after the rename, "
+                "before answering, so that a 200 means the bytes are on the disk"),
     "PROFILING": (False, _bool, "true or false: allow requests with X-Upload-Profile: 1 to be profiled"),
     "TEST_ENDPOINTS": (False, _bool, "true or false: add the endpoints that test the suite's measurements"),
     "RELAY_READ_TIMEOUT": (WORKER_TIMEOUT, _positive_number,

@@ -16,6 +16,7 @@ def health():
         status="ok",
         pid=os.getpid(),
         role="relay" if current_app.config["NEXT_HOP"] else "final",
+        durable=current_app.config["DURABLE"],
     )
 
 

@@ -56,7 +56,8 @@ def _body_check(method):
 
 def _upload(method):
     """Open a new upload in UPLOAD_DIR, published only if the body of this method's request is complete."""
-    return new_upload(current_app.config["UPLOAD_DIR"], check=_body_check(method))
+    return new_upload(current_app.config["UPLOAD_DIR"], check=_body_check(method),
+                      durable=current_app.config["DURABLE"])
 
 
 def _answer(stored, method):

@@ -19,14 +19,25 @@ class StoredUpload:
         self.bytes = path.stat().st_size
 
 
+def sync_directory(directory: Path):
+    """Flush a directory's entries (a rename into it) to the disk."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
-def new_upload(upload_dir: Path, check=None):
+def new_upload(upload_dir: Path, check=None, durable=False):
     """Yield a file to write an upload into; publish it under its final name only on success.
 
     The body is written to a hidden ``.partial`` file and renamed when complete, so an
     aborted upload (client gone, parse error, exception) leaves nothing in upload_dir.
     ``check(size)``, called with the bytes written before the rename, may raise to refuse the
     body (short, empty): a refused body is never visible under a public name.
+    ``durable`` fsyncs the file before the rename and the directory after it, so that once the
+    block ends (and the server answers) the upload survives a crash of the machine.
     The result object is filled in after the ``with`` block ends.
     """
     name = f"upload-{uuid.uuid4().hex}"
@@ -39,7 +50,12 @@ def new_upload(upload_dir: Path, check=None):
             if check is not None:
                 out.flush()
                 check(out.tell())
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(partial, final)
+        if durable:
+            sync_directory(upload_dir)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

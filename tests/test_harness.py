@@ -167,3 +167,30 @@ def test_upload_plan_prints_the_estimate_and_uploads_nothing(run_suite, upload_o
     assert server_pids(out) == []
     assert " passed" not in out and " failed" not in out
     assert sorted(p.name for p in upload_options.data_dir.iterdir()) == before  # no 2GB file written
+
+
+def test_durable_run_with_every_client_library_records_both_and_stores_every_byte(run_suite, tmp_path):
+    run_json = tmp_path / "run.json"
+    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB",
+                       "--upload-durable", "--upload-clients=all", "--upload-deployments=werkzeug", "--upload-hops=1",
+                       "--upload-methods=request.stream-chunked,request.stream-splice,request.files",
+                       f"--benchmark-json={run_json}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    run = json.loads(run_json.read_text())
+    infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
+    assert len(infos) == 2 + 5 + 5 + 1  # the baselines; chunked copy and splice by 5 libraries; request.files
+    assert all(info["durable"] is True and info["md5_verified"] == 1 for info in infos.values())
+    libraries = {info["client_library"]: info["client_library_version"] for name, info in infos.items()
+                 if name.startswith("test_upload[")}
+    assert set(libraries) == {"requests", "httpx", "urllib3", "pycurl", "sendfile"} and all(libraries.values())
+    assert run["upload_bench"]["md5_mismatches"] == 0
+
+
+def test_a_durable_server_says_so(server_factory):
+    import requests
+
+    server = server_factory.spawn(extra_args=["--durable"])
+    try:
+        assert requests.get(f"{server.url}/health", timeout=10).json()["durable"] is True
+    finally:
+        server_factory.stop(server)

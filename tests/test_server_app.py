@@ -172,3 +172,54 @@ def test_a_refused_body_is_never_published_under_a_public_name(tmp_path):
     assert size == 10
     assert len(names) == 1 and names[0].endswith(PARTIAL_SUFFIX)  # only the hidden partial, when checked
     assert list(tmp_path.iterdir()) == [] and "stored" not in result
+
+
+def _record_fsyncs(monkeypatch):
+    """Record what each os.fsync call flushed (a directory, or a file and its size then), and flush it."""
+    import os
+    import stat
+
+    real_fsync, synced = os.fsync, []
+
+    def fsync(fd):
+        info = os.fstat(fd)
+        synced.append("dir" if stat.S_ISDIR(info.st_mode) else info.st_size)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+@pytest.mark.parametrize("endpoint", ["stream-chunked", "files", "stream-writelines"])
+def test_durable_app_syncs_the_whole_file_then_its_directory_before_answering(upload_dir, monkeypatch, endpoint):
+    synced = _record_fsyncs(monkeypatch)
+    client = create_app({"UPLOAD_DIR": upload_dir, "DURABLE": True, "TESTING": True}).test_client()
+    assert client.get("/health").json["durable"] is True
+    response = post(client, endpoint)
+    assert response.status_code == 200, response.json
+    assert synced == [len(BODY), "dir"]  # the whole body, before the rename; then the rename itself
+    assert hashlib.md5((upload_dir / response.json["stored_name"]).read_bytes()).hexdigest() == MD5
+
+
+def test_an_app_that_is_not_durable_syncs_nothing(client, upload_dir, monkeypatch):
+    synced = _record_fsyncs(monkeypatch)
+    assert client.get("/health").json["durable"] is False
+    assert post(client, "stream-chunked").status_code == 200
+    assert synced == []
+
+
+def test_a_refused_durable_body_is_neither_synced_nor_published(tmp_path, monkeypatch):
+    synced = _record_fsyncs(monkeypatch)
+
+    def refuse(size):
+        raise ValueError("short")
+
+    with pytest.raises(ValueError):
+        with new_upload(tmp_path, check=refuse, durable=True) as (out, _):
+            out.write(b"x" * 10)
+    assert synced == [] and list(tmp_path.iterdir()) == []
+
+
+def test_durable_must_be_a_boolean(tmp_path):
+    with pytest.raises(ConfigError, match=r"DURABLE='yes' is not allowed: expected true or false"):
+        create_app({"UPLOAD_DIR": tmp_path, "DURABLE": "yes"})
