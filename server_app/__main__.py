@@ -15,6 +15,7 @@ FLAGS = {
     "UPLOAD_LIMIT": ("max_content_length", "--max-content-length"),
     "PROFILING": ("allow_profiling", "--allow-profiling"),
     "DURABLE": ("durable", "--durable"),
+    "DEPLOYMENT": ("deployment", "--deployment"),
     "TEST_ENDPOINTS": ("test_endpoints", "--test-endpoints"),
     "IDLE_TIMEOUT": ("idle_timeout", "--idle-timeout"),
     "RELAY_READ_TIMEOUT": ("worker_timeout", "--worker-timeout"),

@@ -59,6 +59,12 @@ def _positive_number(value):
     raise TypeError
 
 
+def _name(value):
+    if isinstance(value, str) and value.strip():
+        return value
+    raise TypeError
+
+
 def _optional(check):
     return lambda value: None if value is None else check(value)
 
@@ -68,6 +74,9 @@ KEYS = {
     "UPLOAD_DIR": (None, _path, "a directory path (required): where uploads are stored"),
     "NEXT_HOP": (None, _optional(_url),
                  "null, or the http(s) base URL of the next server: this one then relays every upload there"),
+    "DEPLOYMENT": (None, _optional(_name),
+                   "null, or the name of the deployment serving the app (python -m server_app sets it; "
+                   "GET /health tells it to a client)"),
     "UPLOAD_LIMIT": (None, _optional(_positive_int),
                      "null, or a positive whole number of bytes: larger bodies are refused with 413"),
     "BLOCK_SIZE": (MiB, _positive_int, "a positive whole number of bytes read at a time"),

@@ -1,0 +1,87 @@
+"""--upload-target: the matrix's client side against servers the test started itself, on other ports."""
+
+import http.server
+import json
+import threading
+
+import pytest
+
+from fixtures.live import files_in, final, relay  # noqa: F401 (fixtures)
+from fixtures.target import RemoteChain, TargetError, probe
+
+
+@pytest.fixture
+def not_server_app():
+    """Serve plain HTTP that is not server_app (404 for everything) on a free port; give its URL."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_probe_follows_a_relay_to_its_final_hop(final, relay):
+    chain = probe(relay.url + "/")
+    assert chain == RemoteChain((relay.url, final.url), ("werkzeug", "werkzeug"))
+    assert probe(final.url).hops == 1
+
+
+@pytest.mark.parametrize("value, message", [
+    ("127.0.0.1:8000", "expected http://HOST:PORT"),
+    ("http://127.0.0.1:8000/upload", "no path"),
+    ("http://127.0.0.1:9", "does not answer"),
+])
+def test_a_bad_target_is_an_error_that_names_it(value, message):
+    with pytest.raises(TargetError, match=message) as excinfo:
+        probe(value)
+    assert repr(value) in str(excinfo.value)
+
+
+def test_a_server_without_server_apps_endpoints_is_refused(not_server_app):
+    with pytest.raises(TargetError, match=r"/health answered HTTP 501 without server_app's deployment"):
+        probe(not_server_app)
+
+
+def test_matrix_runs_against_a_running_relay_chain_and_leaves_nothing_there(run_suite, tmp_path, final, relay):
+    run_json = tmp_path / "run.json"
+    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB",
+                       f"--upload-target={relay.url}", "--upload-methods=request.stream-chunked,request.files",
+                       "-rs", f"--benchmark-json={run_json}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "2 passed, 2 skipped" in result.stdout
+    assert "with --upload-target the body goes to servers they do not measure" in result.stdout
+    run = json.loads(run_json.read_text())
+    infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
+    assert set(infos) == {"test_upload[request.stream-chunked-werkzeug-2hops-1MB]",
+                          "test_upload[request.files-werkzeug-2hops-1MB]"}
+    for info in infos.values():
+        assert info["target"] == relay.url and info["hops"] == 2
+        assert info["md5_verified"] == 1  # the timed round, read through the final hop's md5 endpoint
+        assert info["server_peak_rss"] is None and info["tmp_bytes"] is None  # unavailable, not zero
+    summary = run["upload_bench"]
+    assert summary["md5_checked"] == 4 and summary["md5_mismatches"] == 0  # the warm-ups too
+    assert files_in(final) == [] and files_in(relay) == []  # deleted through the final hop
+
+
+def test_an_unreachable_target_stops_the_run_with_a_usage_error(run_suite):
+    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-target=http://127.0.0.1:9")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "--upload-target='http://127.0.0.1:9': http://127.0.0.1:9 does not answer" in result.stderr
+
+
+def test_a_remote_mismatch_is_caught_and_the_upload_still_deleted(final, data_files):
+    from dataclasses import replace
+
+    from fixtures.integrity import IntegrityError
+    from fixtures.libraries import LIBRARIES
+
+    datafile = data_files.get(1 << 20)
+    answer = LIBRARIES["requests"].send(f"{final.url}/upload/stream-chunked", datafile.path, datafile.size, 60)
+    chain = probe(final.url)
+    with pytest.raises(IntegrityError, match="md5 mismatch for 1MB"):
+        chain.verify_and_delete(answer, replace(datafile, md5="0" * 32))
+    assert files_in(final) == []
+    answer = LIBRARIES["requests"].send(f"{final.url}/upload/stream-chunked", datafile.path, datafile.size, 60)
+    assert chain.verify_and_delete(answer, datafile) == datafile.size
+    assert files_in(final) == []
