@@ -1,5 +1,6 @@
 """Support for the suite's own tests."""
 
+import http.server
 import os
 import socket
 import subprocess
@@ -110,3 +111,14 @@ def slow_sink():
     stop.set()
     listener.close()
     thread.join(30)
+
+
+@pytest.fixture
+def not_server_app():
+    """Serve plain HTTP that is not server_app (404 for everything) on a free port; give its URL."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()

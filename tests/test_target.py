@@ -1,24 +1,11 @@
 """--upload-target: the matrix's client side against servers the test started itself, on other ports."""
 
-import http.server
 import json
-import threading
 
 import pytest
 
 from fixtures.live import files_in, final, relay  # noqa: F401 (fixtures)
 from fixtures.target import RemoteChain, TargetError, probe
-
-
-@pytest.fixture
-def not_server_app():
-    """Serve plain HTTP that is not server_app (404 for everything) on a free port; give its URL."""
-    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_probe_follows_a_relay_to_its_final_hop(final, relay):
