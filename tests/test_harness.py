@@ -95,10 +95,11 @@ def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_p
         shutil.rmtree(tmp_path / "basetemp-killed", ignore_errors=True)
 
 
-def test_full_matrix_once_stores_every_byte_intact(run_suite, tmp_path):
+def test_every_method_once_stores_every_byte_intact_and_the_totals_add_up(run_suite, tmp_path):
+    # every method through every chain of three servers (tox -e py runs all five, in this process)
     run_json = tmp_path / "run.json"
     result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB",
-                       f"--benchmark-json={run_json}", timeout=900)
+                       "--upload-deployments=werkzeug,gunicorn,waitress", f"--benchmark-json={run_json}", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
     run = json.loads(run_json.read_text())
     summary = run["upload_bench"]
