@@ -61,6 +61,10 @@ def parse_args(argv=None):
         "and add the result to the answer; without it the header is ignored",
     )
     parser.add_argument(
+        "--uwsgi-socket", type=int, default=None, metavar="PORT",
+        help="uWSGI only: also listen on PORT in the uwsgi protocol, for nginx's uwsgi_pass (HTTP stays on --port)",
+    )
+    parser.add_argument(
         "--durable", action="store_true",
         help="fsync each stored upload and its directory before answering (a 200 means the bytes are on the disk)",
     )
@@ -71,6 +75,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port} is not a TCP port (1-65535)")
+    if args.uwsgi_socket is not None and not (args.deployment.startswith("uwsgi") and 0 < args.uwsgi_socket < 65536):
+        parser.error(f"--uwsgi-socket {args.uwsgi_socket}: a TCP port (1-65535), for the uwsgi deployments only "
+                     f"(this is {args.deployment})")
     # The flags are the only switches: nothing inherited from the environment turns anything on.
     try:
         args.config = settings({key: getattr(args, dest) for key, (dest, _) in FLAGS.items()})
@@ -89,7 +96,7 @@ def main(argv=None):
     )
     state_dir = args.state_dir or args.upload_dir.with_name(args.upload_dir.name + ".state")
     options = ServeOptions(args.host, args.port, state_dir.resolve(), args.worker_timeout,
-                           args.idle_timeout, args.config["UPLOAD_LIMIT"])
+                           args.idle_timeout, args.config["UPLOAD_LIMIT"], args.uwsgi_socket)
     serve(args.deployment, options, args.config)
 
 

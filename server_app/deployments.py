@@ -29,6 +29,7 @@ class ServeOptions:
     worker_timeout: int = WORKER_TIMEOUT
     idle_timeout: int = IDLE_TIMEOUT
     body_limit: int = None  # UPLOAD_LIMIT: a server that buffers the body itself is given it too
+    uwsgi_socket: int = None  # uWSGI also listens there in its own protocol (nginx's uwsgi_pass)
 
 
 # Stand-ins for what differs from server to server, so that recorded settings compare across runs.
@@ -112,6 +113,7 @@ def _uwsgi_common(o: ServeOptions):
         "--master",
         "--socket-timeout", str(o.idle_timeout),  # a read of the body waits this long, then fails
         "--pidfile", str(o.state_dir / "uwsgi.pid"),
+        *(["--socket", f"{o.host}:{o.uwsgi_socket}"] if o.uwsgi_socket else []),
     ]
 
 

@@ -1,0 +1,76 @@
+"""nginx in front: its generated config, and the matrix through it with every byte checked."""
+
+import json
+import re
+
+import pytest
+
+from fixtures import fronts
+from tests.conftest import alive
+from tests.test_harness import server_pids
+
+needs_nginx = pytest.mark.skipif(fronts.nginx_binary() is None, reason=fronts.MISSING)
+
+
+@pytest.mark.parametrize("front, protocol, expected", [
+    ("nginx", "http", ["proxy_pass http://127.0.0.1:9000;", "proxy_request_buffering on;"]),
+    ("nginx-streaming", "http", ["proxy_pass http://127.0.0.1:9000;", "proxy_request_buffering off;",
+                                 "proxy_http_version 1.1;"]),
+    ("nginx-streaming", "uwsgi", ["uwsgi_pass 127.0.0.1:9000;", "uwsgi_request_buffering off;", "uwsgi_params;"]),
+])
+def test_config_passes_to_the_upstream_with_the_fronts_buffering(tmp_path, front, protocol, expected):
+    if protocol == "uwsgi" and fronts.nginx_binary() is None:
+        pytest.skip(fronts.MISSING)
+    text = fronts.config(front, 8000, tmp_path, 9000, protocol)
+    for line in [*expected, "listen 127.0.0.1:8000;", "client_max_body_size 0;", f"pid {tmp_path}/nginx.pid;"]:
+        assert line in text
+    assert re.findall(r"_temp_path (\S+);", text) and all(p.startswith(str(tmp_path)) for p in
+                                                          re.findall(r"_temp_path (\S+);", text))
+
+
+@needs_nginx
+def test_matrix_through_both_fronts_stores_every_byte_and_records_the_front(run_suite, tmp_path):
+    run_json = tmp_path / "run.json"
+    result = run_suite("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-rounds=1", "-s",
+                       "--upload-sizes=1MB", "--upload-fronts=nginx,nginx-streaming", "--upload-hops=1",
+                       "--upload-deployments=gunicorn,waitress,uwsgi",
+                       "--upload-methods=request.stream-chunked,request.files,request.stream-chunked-generator",
+                       f"--benchmark-json={run_json}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    infos = {b["name"]: b["extra_info"] for b in json.loads(run_json.read_text())["benchmarks"]}
+    assert len(infos) == 2 * 3 * 3 - 2  # a chunked body through nginx to uWSGI is skipped (the next test)
+    assert "2 skipped" in result.stdout
+    assert "test_upload[request.stream-chunked-nginx-to-uwsgi-1hop-1MB]" in infos
+    for name, info in infos.items():
+        assert info["front"] in ("nginx", "nginx-streaming") and info["nginx_version"], name
+        assert info["md5_verified"] == 1 and info["hops"] == 1, name
+    buffered = infos["test_upload[request.stream-chunked-nginx-to-gunicorn-1hop-1MB]"]
+    streaming = infos["test_upload[request.stream-chunked-nginx-streaming-to-gunicorn-1hop-1MB]"]
+    assert buffered["front_settings"]["proxy_request_buffering"] == "on"
+    assert buffered["tmp_bytes"] >= 1 << 20  # nginx wrote the body to its temp file before passing it on
+    assert streaming["tmp_bytes"] < 1 << 20
+    assert alive(server_pids(result.stdout)) == []  # nginx and the servers behind it are gone
+
+
+@needs_nginx
+def test_nginx_hands_uwsgi_a_chunked_bodys_transfer_encoding_beside_its_length_which_is_why_the_cell_is_skipped(
+        server_factory, tmp_path):
+    from fixtures.clients import UploadFailed
+    from fixtures.methods import METHODS, NGINX_UWSGI_CHUNKED
+    from fixtures.servers import Chains
+
+    method = METHODS["request.stream-chunked-generator"]
+    assert method.skip_reason(("uwsgi",), behind_nginx=True) == NGINX_UWSGI_CHUNKED
+    assert method.skip_reason(("gunicorn",), behind_nginx=True) is None
+    chains = Chains(server_factory)
+    chain = chains.get(("uwsgi",), fronts.BUFFERED)
+    try:
+        # a small body, which nginx has passed on whole before the app answers (a large one may meet the
+        # refusal mid-body, and nginx then answers 502 for the closed upstream)
+        body = tmp_path / "small.bin"
+        body.write_bytes(b"x" * 4096)
+        with pytest.raises(UploadFailed, match=r"HTTP 400 .*both Transfer-Encoding: chunked and Content-Length"):
+            method.send(method.url(chain.url), body, 4096, 30)
+    finally:
+        for server in chain.servers:
+            server_factory.stop(server)
