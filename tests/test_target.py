@@ -72,3 +72,11 @@ def test_a_remote_mismatch_is_caught_and_the_upload_still_deleted(final, data_fi
     answer = LIBRARIES["requests"].send(f"{final.url}/upload/stream-chunked", datafile.path, datafile.size, 60)
     assert chain.verify_and_delete(answer, datafile) == datafile.size
     assert files_in(final) == []
+
+
+@pytest.mark.parametrize("flag, named", [("--upload-durable", "--upload-durable"), ("--upload-profile", "--upload-profile"),
+                                         ("--upload-fronts=nginx", "--upload-fronts")])
+def test_what_the_targets_owner_sets_is_refused_with_a_target(run_suite, flag, named):
+    result = run_suite("--co", "--upload-target=http://127.0.0.1:9", flag)
+    assert result.returncode == 4
+    assert f"{named} cannot be used with --upload-target" in result.stderr
