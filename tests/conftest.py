@@ -2,6 +2,7 @@
 
 import http.server
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,10 +32,17 @@ def suite_command(workdir, data_dir, *args, basetemp=None):
     ]
 
 
+def _default_sigint():
+    # A shell that starts a job in the background makes it ignore SIGINT, and every child inherits
+    # that: the run started here gets Ctrl-C as it would from a terminal, whoever started this one.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_suite(workdir, data_dir, *args, basetemp=None):
     """Start pytest on this project in a subprocess; its stdout and stderr come together on stdout."""
     return subprocess.Popen(suite_command(workdir, data_dir, *args, basetemp=basetemp), cwd=ROOT,
-                            env=SUITE_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=SUITE_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_default_sigint)
 
 
 @pytest.fixture
