@@ -157,7 +157,7 @@ def test_the_limit_check_separates_noise_from_a_real_beat():
     assert close[0]["limit_check"] == WITHIN_NOISE
     assert beyond[0]["limit_check"] == BEATEN and beyond[0]["fraction_of_socket_limit"] == pytest.approx(2.0)
     assert "limit_check" not in slower[0] and slower[0]["fraction_of_socket_limit"] == pytest.approx(0.5)
-    assert limits[100]["beaten_by"] == ["n on None, 1 hop(s), None"]
+    assert limits[(100, "loopback")]["beaten_by"] == ["n on None, 1 hop(s), None"]
 
 
 def test_the_estimate_grows_with_sizes_rounds_and_cells(tmp_path):

@@ -21,7 +21,7 @@ needs_nginx = pytest.mark.skipif(fronts.nginx_binary() is None, reason=fronts.MI
 def test_config_passes_to_the_upstream_with_the_fronts_buffering(tmp_path, front, protocol, expected):
     if protocol == "uwsgi" and fronts.nginx_binary() is None:
         pytest.skip(fronts.MISSING)
-    text = fronts.config(front, 8000, tmp_path, 9000, protocol)
+    text = fronts.config(front, "127.0.0.1", 8000, tmp_path, 9000, protocol)
     for line in [*expected, "listen 127.0.0.1:8000;", "client_max_body_size 0;", f"pid {tmp_path}/nginx.pid;"]:
         assert line in text
     assert re.findall(r"_temp_path (\S+);", text) and all(p.startswith(str(tmp_path)) for p in

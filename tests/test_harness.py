@@ -42,7 +42,7 @@ def test_budget_fails_slow_upload_with_rate_and_log_then_skips_larger_size(run_s
     assert "1 failed, 1 skipped" in out
 
 
-def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers):
+def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers, extra=()):
     """Start a slow writelines benchmark in a pytest subprocess; return it and its output so far.
 
     It returns once the run has started its servers, while its first upload is under way.
@@ -51,7 +51,7 @@ def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers):
         tmp_path, upload_options.data_dir, "-s",
         "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=32MB",
         "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines",
-        f"--upload-hops={hops}", "--upload-timeout=600",
+        f"--upload-hops={hops}", "--upload-timeout=600", *extra,
         basetemp=basetemp,
     )
     output = ""

@@ -46,7 +46,7 @@ def body(tmp_path_factory):
 @pytest.fixture(scope="module")
 def receiver(server_factory):
     """Spawn the socket baseline's receiver."""
-    server = server_factory.spawn("socket", module="fixtures.baselines", ready=lambda s: receiver_ready(s.port))
+    server = server_factory.spawn("socket", module="fixtures.baselines", ready=lambda s: receiver_ready(s.address))
     yield server
     server_factory.stop(server)
 
@@ -93,7 +93,7 @@ def raw_post(server, head_length, sent: bytes, extra=b"") -> tuple:
 
 def test_receiver_stores_exactly_the_bytes_sent(receiver, body):
     path, data = body
-    answer = send_file(receiver.port, path, timeout=60)
+    answer = send_file(receiver.address, path, timeout=60)
     assert STORED_NAME.fullmatch(answer["stored_name"])
     take_stored(receiver, answer, data)
 
@@ -102,7 +102,7 @@ def test_receiver_stores_a_transfer_shorter_than_one_pipe(receiver, tmp_path):
     path = tmp_path / "short.bin"
     data = os.urandom(1000)
     path.write_bytes(data)
-    take_stored(receiver, send_file(receiver.port, path, timeout=60), data)
+    take_stored(receiver, send_file(receiver.address, path, timeout=60), data)
 
 
 def test_receiver_keeps_nothing_of_a_reset_transfer_and_goes_on(receiver, body):
@@ -113,7 +113,7 @@ def test_receiver_keeps_nothing_of_a_reset_transfer_and_goes_on(receiver, body):
         # SO_LINGER 0: close sends a reset, the receiver's splice fails mid-transfer
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     assert wait_until_empty(receiver) == {}
-    assert receiver_ready(receiver.port)
+    assert receiver_ready(receiver.address)
 
 
 @pytest.mark.parametrize("deployment", installed(WITH_SOCKET))

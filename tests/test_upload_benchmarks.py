@@ -6,8 +6,8 @@ The session plugin (fixtures/session.py) owns the servers, data files and totals
 
 
 def test_baseline(benchmark, request, baseline, bench_session):
-    kind, size = baseline
-    with bench_session.baseline(request.node, benchmark, kind, size) as run:
+    kind, size, link = baseline
+    with bench_session.baseline(request.node, benchmark, kind, size, link) as run:
         benchmark.pedantic(run.round, setup=run.setup, teardown=run.teardown, rounds=run.rounds)
 
 

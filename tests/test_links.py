@@ -1,0 +1,183 @@
+"""Shaped links: the client in a network namespace of its own, a rate-limited veth pair, and nothing left behind."""
+
+import ipaddress
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fixtures import links
+from fixtures.estimate import Calibration, Plan
+from fixtures.matrix import cells
+from fixtures.ownership import NAME_PREFIX
+from fixtures.rounds import rule_for
+from tests.conftest import ROOT, SUITE_ENV, suite_command
+
+needs_links = pytest.mark.skipif(links.missing() is not None, reason=str(links.missing()))
+TINY = ["--upload-sizes=256KB", "--upload-deployments=werkzeug", "--upload-hops=1",
+        "--upload-methods=request.stream-chunked"]
+
+
+def ours():
+    """Return the network namespaces a session of upload-bench made."""
+    return [name for name in links.namespaces() if name.startswith(NAME_PREFIX)]
+
+
+def qdisc(device, namespace=None):
+    where = ["-n", namespace] if namespace else []
+    return subprocess.run(["tc", *where, "-s", "qdisc", "show", "dev", device], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def sent_bytes(device, namespace=None) -> int:
+    return int(re.search(r"Sent (\d+) bytes", qdisc(device, namespace)).group(1))
+
+
+@pytest.mark.parametrize("text", ["100mbps", "0mbit", "200gbit", "fast", "1.5gbit", ""])
+def test_a_link_that_is_no_rate_is_refused_naming_it_and_what_is_allowed(text):
+    with pytest.raises(ValueError) as error:
+        links.parse_link(text)
+    assert str(error.value) == f"link {text!r} is invalid: expected {links.ALLOWED}"
+
+
+def test_bad_link_is_a_usage_error_naming_it(run_suite):
+    result = run_suite("--upload-link=loopback,100mbps", "--co")
+    assert result.returncode == 4
+    assert "link '100mbps' is invalid: expected loopback, or a rate such as 100mbit or 1gbit" in result.stderr
+
+
+def test_a_link_is_its_rate_less_the_frame_and_tcp_headers():
+    assert links.rate_bps("100mbit") == 100_000_000 and links.rate_bps("1gbit") == 10**9
+    assert links.payload_rate("100mbit") == pytest.approx(100e6 / 8 * 1448 / 1514)
+    assert links.rate_bps(links.LOOPBACK) is None and links.payload_rate(links.LOOPBACK) is None
+
+
+def test_links_multiply_the_cells_and_name_the_link_in_ids_and_budget(upload_options):
+    options = replace(upload_options, sizes=[64 << 20], deployments=["werkzeug"], hops=[1], fronts=("none",),
+                      methods=["request.stream-chunked"], clients=("requests",), concurrency=(1,),
+                      links=("loopback", "100mbit"), timeout=None)
+    loopback, shaped = cells(options)
+    assert (loopback.id, shaped.id) == ("request.stream-chunked-werkzeug-1hop-64MB",
+                                        "request.stream-chunked-100mbit-to-werkzeug-1hop-64MB")
+    assert shaped.deployment == "100mbit>werkzeug"
+    # a link slower than the floor rate has a budget at half its own rate
+    assert options.budget(64 << 20, "100mbit") == pytest.approx(10 + (64 << 20) / (links.payload_rate("100mbit") / 2))
+    calibration = Calibration(md5_rate=600e6, process_start_s=0.05)
+    plan = Plan.of([loopback, shaped], options, calibration=calibration)
+    rounds = rule_for(options, 64 << 20).minimum  # each round sends the limit across the link, then the upload
+    assert plan.shares[shaped] >= (1 + 2 * rounds) * (64 << 20) / links.payload_rate("100mbit")
+    assert plan.shares[loopback] < plan.shares[shaped] / 10
+
+
+def test_without_ip_and_tc_the_link_cells_are_skipped_saying_how_to_get_them(tmp_path, upload_options):
+    env = {**SUITE_ENV, "PATH": str(Path(sys.executable).parent)}  # python, but no ip or tc
+    result = subprocess.run(
+        suite_command(tmp_path, upload_options.data_dir, "tests/test_upload_benchmarks.py", "--benchmark-disable",
+                      "--upload-link=100mbit", "-rs", *TINY),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = result.stdout
+    assert result.returncode == 0, out[-3000:]
+    assert "1 passed, 2 skipped" in out, out[-2000:]  # the disk copy; the link's cell and the limit across it
+    assert "shaped links need ip and tc of iproute2 on PATH: apt-get install iproute2" in out, out[-2000:]
+
+
+@needs_links
+def test_a_link_is_a_namespace_routed_only_to_the_servers_end_and_shaped_both_ways():
+    made = links.Links()
+    try:
+        link = made.get("100mbit")
+        assert made.get("100mbit") is link  # one namespace per link
+        assert link.namespace in links.namespaces()
+        routes = subprocess.run(["ip", "-n", link.namespace, "-4", "route", "show"], capture_output=True, text=True,
+                                check=True).stdout.strip().splitlines()
+        subnet = ipaddress.ip_interface(f"{link.server_address}/30").network
+        assert [route.split()[0] for route in routes] == [str(subnet)]  # no default route, nothing but the pair
+        server_end, client_end = link.server_end, link.client_end
+        assert "tbf" in qdisc(server_end) and "rate 100Mbit" in qdisc(server_end)
+        assert "rate 100Mbit" in qdisc(client_end, link.namespace)
+        with socket.create_server((link.server_address, 0)) as server:
+            before = sent_bytes(client_end, link.namespace)
+            body = os.urandom(1 << 20)
+            received = []
+            reader = threading.Thread(target=lambda: received.append(_read_all(server)))
+            reader.start()
+            with links.connect(server.getsockname(), 30, link.namespace) as sock:
+                assert sock.getsockname()[0] == link.client_address
+                sock.sendall(body)
+            reader.join(30)
+            assert received == [body]
+            assert sent_bytes(client_end, link.namespace) - before >= len(body)  # through the shaped end
+    finally:
+        made.close()
+    assert link.namespace not in links.namespaces()
+    assert subprocess.run(["ip", "link", "show", server_end], capture_output=True).returncode != 0
+
+
+def _read_all(server) -> bytes:
+    conn, _ = server.accept()
+    with conn:
+        chunks = []
+        while chunk := conn.recv(1 << 16):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@needs_links
+def test_a_namespace_of_a_session_that_is_gone_is_removed_and_one_of_a_running_session_kept():
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "pytest"])
+    stale, alive = f"{NAME_PREFIX}{dead.stdout.strip()}-100mbit", f"{NAME_PREFIX}{running.pid}-100mbit"
+    try:
+        for name in (stale, alive):
+            subprocess.run(["ip", "netns", "add", name], check=True)
+        links.Links().close()
+        assert stale not in links.namespaces()
+        assert alive in links.namespaces()
+    finally:
+        running.kill()
+        running.wait()
+        for name in (stale, alive):
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+@needs_links
+def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespace(run_suite, tmp_path):
+    run_json = tmp_path / "run.json"
+    before = ours()
+    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=2",
+                       "--upload-link=loopback,100mbit", f"--benchmark-json={run_json}", *TINY)
+    assert result.returncode == 0, result.stdout[-3000:]
+    run = json.loads(run_json.read_text())
+    by_name = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
+    shaped = by_name["test_upload[request.stream-chunked-100mbit-to-werkzeug-1hop-256KB]"]
+    assert (shaped["link"], shaped["link_rate_bps"], shaped["md5_verified"]) == ("100mbit", 10**8, 2)
+    assert by_name["test_upload[request.stream-chunked-werkzeug-1hop-256KB]"]["link"] == "loopback"
+    assert by_name["test_baseline[socket-100mbit-256KB]"]["link"] == "100mbit"
+    assert "test_baseline[disk-100mbit-256KB]" not in by_name  # the disk copy crosses no link
+    assert len(shaped["limit_rounds"]) == 2  # its limit, across the same link
+    assert set(run["upload_bench"]["limits"]) == {"256KB", "256KB 100mbit"}
+    assert run["upload_bench"]["md5_mismatches"] == 0
+    assert ours() == before
+
+
+@needs_links
+def test_sigint_mid_upload_across_a_link_removes_its_namespace(tmp_path, upload_options):
+    from tests.test_harness import start_writelines_run
+
+    before = ours()
+    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2,
+                                        extra=["--upload-link=100mbit"])
+    made = [name for name in ours() if name not in before]
+    assert made, output
+    proc.send_signal(2)
+    output += proc.communicate(timeout=120)[0]
+    assert "KeyboardInterrupt" in output
+    assert [name for name in ours() if name in made] == []
+    assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
