@@ -123,7 +123,7 @@ def test_port_taken_is_a_start_error(server_factory, monkeypatch):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        monkeypatch.setattr("fixtures.servers.free_port", lambda: port)
+        monkeypatch.setattr("fixtures.servers.free_port", lambda host="127.0.0.1": port)
         with pytest.raises(ServerStartError) as excinfo:
             server_factory.spawn()
     assert "in use" in str(excinfo.value)
