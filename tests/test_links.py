@@ -4,12 +4,13 @@ import ipaddress
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,8 @@ from fixtures.estimate import Calibration, Plan
 from fixtures.matrix import cells
 from fixtures.ownership import NAME_PREFIX
 from fixtures.rounds import rule_for
-from tests.conftest import ROOT, SUITE_ENV, suite_command
+from tests.conftest import ROOT, SUITE_ENV, alive, suite_command
+from tests.test_harness import server_pids, start_writelines_run
 
 needs_links = pytest.mark.skipif(links.missing() is not None, reason=str(links.missing()))
 TINY = ["--upload-sizes=256KB", "--upload-deployments=werkzeug", "--upload-hops=1",
@@ -53,6 +55,12 @@ def test_bad_link_is_a_usage_error_naming_it(run_suite):
     assert "link '100mbps' is invalid: expected loopback, or a rate such as 100mbit or 1gbit" in result.stderr
 
 
+@pytest.mark.parametrize("text, name", [("100mbit", "100mbit"), ("0100MBit", "100mbit"), ("1000mbit", "1gbit"),
+                                        ("2500mbit", "2500mbit"), (" loopback ", "loopback")])
+def test_a_link_has_one_name_per_rate(text, name):
+    assert links.parse_link(text) == name
+
+
 def test_a_link_is_its_rate_less_the_frame_and_tcp_headers():
     assert links.rate_bps("100mbit") == 100_000_000 and links.rate_bps("1gbit") == 10**9
     assert links.payload_rate("100mbit") == pytest.approx(100e6 / 8 * 1448 / 1514)
@@ -76,8 +84,12 @@ def test_links_multiply_the_cells_and_name_the_link_in_ids_and_budget(upload_opt
     assert plan.shares[loopback] < plan.shares[shaped] / 10
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="as another user the reason is root, not the tools")
 def test_without_ip_and_tc_the_link_cells_are_skipped_saying_how_to_get_them(tmp_path, upload_options):
-    env = {**SUITE_ENV, "PATH": str(Path(sys.executable).parent)}  # python, but no ip or tc
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = {**SUITE_ENV, "PATH": str(bin_dir)}  # python, but no ip or tc
     result = subprocess.run(
         suite_command(tmp_path, upload_options.data_dir, "tests/test_upload_benchmarks.py", "--benchmark-disable",
                       "--upload-link=100mbit", "-rs", *TINY),
@@ -86,6 +98,14 @@ def test_without_ip_and_tc_the_link_cells_are_skipped_saying_how_to_get_them(tmp
     assert result.returncode == 0, out[-3000:]
     assert "1 passed, 2 skipped" in out, out[-2000:]  # the disk copy; the link's cell and the limit across it
     assert "shaped links need ip and tc of iproute2 on PATH: apt-get install iproute2" in out, out[-2000:]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to become another user")
+def test_without_root_a_link_cannot_be_made_and_the_reason_says_so():
+    # a real process that is not root: root's interpreter, imported first, then the effective user changed
+    done = subprocess.run([sys.executable, "-c", "from fixtures import links; import os; os.seteuid(65534); "
+                           "print(links.missing())"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("shaped links need root (network namespaces and tc)"), done.stdout
 
 
 @needs_links
@@ -159,7 +179,12 @@ def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespa
     shaped = by_name["test_upload[request.stream-chunked-100mbit-to-werkzeug-1hop-256KB]"]
     assert (shaped["link"], shaped["link_rate_bps"], shaped["md5_verified"]) == ("100mbit", 10**8, 2)
     assert by_name["test_upload[request.stream-chunked-werkzeug-1hop-256KB]"]["link"] == "loopback"
-    assert by_name["test_baseline[socket-100mbit-256KB]"]["link"] == "100mbit"
+    limit = by_name["test_baseline[socket-100mbit-256KB]"]
+    assert limit["link"] == "100mbit"
+    # what tc counted on the client's end of the link: each upload and each limit transfer crossed it
+    assert shaped["link_bytes_sent"] >= (1 + 2 + 2) * (256 << 10)  # warm-up, 2 rounds, 2 limit transfers
+    assert limit["link_bytes_sent"] >= (1 + 2) * (256 << 10)
+    assert "link_bytes_sent" not in by_name["test_upload[request.stream-chunked-werkzeug-1hop-256KB]"]
     assert "test_baseline[disk-100mbit-256KB]" not in by_name  # the disk copy crosses no link
     assert len(shaped["limit_rounds"]) == 2  # its limit, across the same link
     assert set(run["upload_bench"]["limits"]) == {"256KB", "256KB 100mbit"}
@@ -168,16 +193,35 @@ def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespa
 
 
 @needs_links
-def test_sigint_mid_upload_across_a_link_removes_its_namespace(tmp_path, upload_options):
-    from tests.test_harness import start_writelines_run
-
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_upload_across_a_link_stops_servers_and_removes_its_namespace(tmp_path, upload_options, signum):
     before = ours()
+    # the link's limit receiver and the server; writelines takes about a minute for 32MB
     proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2,
                                         extra=["--upload-link=100mbit"])
     made = [name for name in ours() if name not in before]
-    assert made, output
-    proc.send_signal(2)
+    time.sleep(3)
+    partials = list((tmp_path / "basetemp").rglob(".upload-*.partial"))
+    proc.send_signal(signum)
     output += proc.communicate(timeout=120)[0]
+    assert made, output
+    assert partials, "the upload was not under way when the signal was sent"
     assert "KeyboardInterrupt" in output
+    assert alive(server_pids(output)) == []
     assert [name for name in ours() if name in made] == []
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
+
+
+@needs_links
+def test_what_fails_inside_a_namespace_is_raised_as_it_was():
+    made = links.Links()
+    try:
+        link = made.get("1gbit")
+        with socket.create_server((link.server_address, 0)) as server:
+            port = server.getsockname()[1]
+        with pytest.raises(ConnectionRefusedError):
+            links.connect((link.server_address, port), 5, link.namespace)
+        assert links.inside(link.namespace, lambda: os.readlink("/proc/thread-self/ns/net")) != \
+            os.readlink("/proc/thread-self/ns/net")  # it ran in the link's namespace; this thread did not move
+    finally:
+        made.close()

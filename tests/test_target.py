@@ -75,7 +75,8 @@ def test_a_remote_mismatch_is_caught_and_the_upload_still_deleted(final, data_fi
 
 
 @pytest.mark.parametrize("flag, named", [("--upload-durable", "--upload-durable"), ("--upload-profile", "--upload-profile"),
-                                         ("--upload-fronts=nginx", "--upload-fronts")])
+                                         ("--upload-fronts=nginx", "--upload-fronts"),
+                                         ("--upload-link=100mbit", "--upload-link")])
 def test_what_the_targets_owner_sets_is_refused_with_a_target(run_suite, flag, named):
     result = run_suite("--co", "--upload-target=http://127.0.0.1:9", flag)
     assert result.returncode == 4
