@@ -18,6 +18,7 @@ from fixtures import links
 from fixtures.estimate import Calibration, Plan
 from fixtures.matrix import cells
 from fixtures.ownership import NAME_PREFIX
+from fixtures.report import write_report
 from fixtures.rounds import rule_for
 from tests.conftest import ROOT, SUITE_ENV, alive, suite_command
 from tests.test_harness import server_pids, start_writelines_run
@@ -190,6 +191,12 @@ def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespa
     assert set(run["upload_bench"]["limits"]) == {"256KB", "256KB 100mbit"}
     assert run["upload_bench"]["md5_mismatches"] == 0
     assert ours() == before
+    report = write_report([run_json], tmp_path / "report").read_text()
+    table = report.split("## Links", 1)[1].split("## ", 1)[0]
+    assert "| loopback: MB/s (of its limit) | 100mbit: MB/s (of its limit) |" in table
+    [row] = [line for line in table.splitlines() if line.startswith("| 256KB | request.stream (chunked copy) |")]
+    assert re.fullmatch(r"\| 256KB \| request\.stream \(chunked copy\) \| werkzeug \| 1 \| [\d.]+ \(\d+%\) \| "
+                        r"[\d.]+ \(\d+%\) \| \d+ / \d+ \| \d+ / \d+ \|", row), row
 
 
 @needs_links
