@@ -14,12 +14,13 @@ from dataclasses import replace
 
 import pytest
 
-from fixtures import links
+from fixtures import clients, links
 from fixtures.estimate import Calibration, Plan
 from fixtures.matrix import cells
 from fixtures.ownership import NAME_PREFIX
 from fixtures.report import write_report
 from fixtures.rounds import rule_for
+from fixtures.servers import Chain
 from tests.conftest import ROOT, SUITE_ENV, alive, suite_command
 from tests.test_harness import server_pids, start_writelines_run
 
@@ -230,5 +231,27 @@ def test_what_fails_inside_a_namespace_is_raised_as_it_was():
             links.connect((link.server_address, port), 5, link.namespace)
         assert links.inside(link.namespace, lambda: os.readlink("/proc/thread-self/ns/net")) != \
             os.readlink("/proc/thread-self/ns/net")  # it ran in the link's namespace; this thread did not move
+    finally:
+        made.close()
+
+
+@needs_links
+def test_a_multipart_body_held_in_memory_may_take_longer_than_the_connect_timeout_to_cross_a_link(
+        server_factory, data_files, monkeypatch):
+    # urllib3 sends a body held in memory (files=) with one sendall under the connect timeout. 8 MiB across
+    # 32mbit: the sendall returns when all but the socket's buffer (4 MiB at most) has crossed, after about
+    # 1 s, over a connect timeout of 0.3 s; the body must still arrive whole.
+    monkeypatch.setattr(clients, "CONNECT_TIMEOUT", 0.3)
+    datafile = data_files.get(8 << 20)
+    made = links.Links()
+    try:
+        link = made.get("32mbit")
+        server = server_factory.spawn(host=link.server_address)
+        try:
+            answer = links.inside(link.namespace, clients.send_files, f"{server.url}/upload/files", datafile.path,
+                                  datafile.size, 30)
+            assert Chain([server]).verify_and_delete(answer, datafile) == datafile.size  # size and md5
+        finally:
+            server_factory.stop(server)
     finally:
         made.close()
