@@ -30,16 +30,19 @@ def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
     assert leftovers == []
 
 
-def test_budget_fails_slow_upload_with_rate_and_log_then_skips_larger_size(run_suite):
+def test_budget_xfails_slow_upload_with_its_rate_exits_0_then_skips_larger_size(run_suite, tmp_path):
+    run_json = tmp_path / "run.json"
     result = run_suite("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=8MB,64MB",
                        "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines", "--upload-hops=1",
-                       "--upload-timeout=2", "-rs")
+                       "--upload-timeout=2", "-rxs", f"--benchmark-json={run_json}")
     out = result.stdout
-    assert result.returncode == 1, out[-3000:]
-    assert re.search(r"request\.stream \(writelines\) (exceeded|would exceed) 2 s for 8MB \(\d+\.\d MB/s so far", out), out
-    assert re.search(r"server log: upload-bench-\d+-werkzeug-0 ", out)
+    assert result.returncode == 0, out[-3000:]  # the seed's method being slow is what it measures, not a failure
+    assert re.search(r"XFAIL .*over budget, a measured outcome: request\.stream \(writelines\) (exceeded|would exceed) "
+                     r"2 s for 8MB \(\d+\.\d MB/s so far", out), out
     assert re.search(r"ran at \d+\.\d\d MB/s for 8MB, which predicts \d+ s for 64MB, too close to or over the 2 s budget", out), out
-    assert "1 failed, 1 skipped" in out
+    assert "1 skipped, 1 xfailed" in out
+    [entry] = json.loads(run_json.read_text())["upload_bench"]["over_budget"]
+    assert entry["size"] == "8MB" and entry["deployment"] == "werkzeug" and 0 < entry["rate_MBps"] < 8 / 2
 
 
 def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers, extra=()):

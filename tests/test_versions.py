@@ -79,3 +79,31 @@ def test_each_environment_gets_its_own_uwsgi_script_pinned_to_the_version_here()
 
     assert own_scripts("werkzeug") == [f"pyuwsgi=={metadata.version('pyuwsgi')}"]
     assert own_scripts("pyuwsgi") == []
+
+
+def test_bisect_names_the_first_release_a_duet_calls_slower_and_counts_over_budget_as_slower(monkeypatch):
+    from fixtures import versions
+
+    releases = ["2.2.3", "2.3.0", "2.3.1", "3.0.0", "3.1.8"]
+    monkeypatch.setattr(versions, "releases", lambda package, low, high: releases)
+    asked = []
+
+    def duet_cell(package, good, candidate, cell, timeout=None):  # from 2.3.0 on, B goes over its budget
+        asked.append((good, candidate))
+        over = candidate >= "2.3.0"
+        return {"verdict": "slower" if over else "unchanged", "paired_ratio": 90.0 if over else 1.01,
+                "verdict_why": "", "a_MBps": 93.0, "b_MBps": 1.0 if over else 92.0, "b_over_budget": over}
+
+    monkeypatch.setattr(versions, "duet_cell", duet_cell)
+    good, bad, records = versions.bisect("werkzeug", "2.2.3", "3.1.8", find_cell(CELL), say=lambda line: None)
+    assert (good, bad) == ("2.2.3", "2.3.0")
+    assert {g for g, _ in asked} == {"2.2.3"}  # every step against the known-good release, in one run each
+    assert "(over its budget: the rate it reached)" in versions.describe("werkzeug", good, bad, records[bad])
+
+
+def test_a_small_slowdown_is_no_regression_for_the_bisect():
+    from fixtures.versions import regressed
+
+    assert regressed({"verdict": "slower", "paired_ratio": 2.5}, 2.0)
+    assert not regressed({"verdict": "slower", "paired_ratio": 1.3}, 2.0)
+    assert not regressed({"verdict": "unchanged", "paired_ratio": 2.5}, 2.0)

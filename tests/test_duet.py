@@ -1,0 +1,186 @@
+"""The duet: two sides in one run, rounds in pairs, B/A judged with a paired test; the exit status a CI gates on."""
+
+import json
+import math
+import random
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from fixtures import duet, sides
+from fixtures.datafiles import DataFiles
+from fixtures.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
+from fixtures.stats import paired_ratio, smallest_wilcoxon_p
+from tests.conftest import ROOT
+from tests.data.slow_endpoint import make as make_slowed_checkout
+
+SIZE = 8 << 20
+
+
+def noisy(n, seed, spread=0.1):
+    """Return n round times around 0.05 s that drift together by up to ±spread (the machine's moments)."""
+    rng = random.Random(seed)
+    return [0.05 * math.exp(rng.uniform(-spread, spread)) for _ in range(n)]
+
+
+def cell(a, factor, seed, name="c", jitter=0.03):
+    """Return a duet cell whose B rounds are A's times factor, each pair with its own small jitter."""
+    rng = random.Random(seed)
+    b = [t * factor * math.exp(rng.gauss(0, jitter)) for t in a]
+    return DuetCell(f"tests/test_upload_benchmarks.py::test_upload[{name}]", SIZE, list(a), b)
+
+
+# the statistics
+
+
+@pytest.mark.parametrize("cells", [1, 14, 280, 2000])
+def test_the_pairs_floor_is_the_fewest_with_which_one_changed_cell_can_pass_the_correction(cells):
+    floor = pairs_floor(cells)
+    assert smallest_wilcoxon_p(floor) <= duet.DEFAULT_FDR / cells
+    assert smallest_wilcoxon_p(floor - 1) > duet.DEFAULT_FDR / cells
+
+
+def test_a_paired_ratio_sees_a_change_that_the_drift_of_the_pairs_hides():
+    a = [0.05 * f for f in (1.0, 1.6, 0.7, 1.3, 0.9, 2.0, 0.8, 1.1, 1.5, 0.6, 1.2, 1.8)]  # the machine drifts ±60%
+    paired = paired_ratio(a, [t * 1.1 for t in a])
+    assert paired.ratio == pytest.approx(1.1) and paired.low == pytest.approx(1.1)
+    assert paired.p == pytest.approx(smallest_wilcoxon_p(12))  # every pair points the same way
+    same = paired_ratio(a, a)
+    assert (same.ratio, same.p) == (1.0, 1.0)
+
+
+def test_judge_flags_the_changed_cell_and_no_unchanged_one():
+    a = noisy(16, 0, spread=0.5)
+    cells = [cell(a, 1.3, 1, "changed"), cell(a, 0.7, 2, "faster")]
+    cells += [cell(noisy(16, seed, spread=0.5), 1.0, seed, f"same-{seed}") for seed in range(10, 40)]
+    judge(cells)
+    assert [c.verdict for c in cells[:2]] == [SLOWER, FASTER]
+    assert {c.verdict for c in cells[2:]} <= {UNCHANGED, INCONCLUSIVE}
+    assert cells[0].ratio == pytest.approx(1.3, rel=0.05) and cells[0].low > 1 + duet.MIN_EFFECT
+    assert cells[0].p_adjusted <= duet.DEFAULT_FDR < cells[2].p_adjusted
+
+
+def test_a_significant_change_below_the_minimum_effect_is_unchanged():
+    [small] = judge([cell(noisy(16, 3), 1.02, 3, jitter=0.001)])
+    assert small.p_adjusted <= duet.DEFAULT_FDR
+    assert small.verdict == UNCHANGED and "smaller than the minimum effect" in small.why
+
+
+def test_too_few_pairs_for_the_correction_are_inconclusive_and_say_how_many_can():
+    cells = [cell(noisy(4, seed), 1.5, seed, f"c{seed}") for seed in range(20)]
+    judge(cells)
+    assert {c.verdict for c in cells} == {INCONCLUSIVE}
+    assert f"at least {pairs_floor(20)} can" in cells[0].why
+
+
+def test_a_side_over_its_budget_is_slower_or_faster_with_the_rate_it_reached():
+    slow_b = DuetCell("t[b]", SIZE, noisy(8, 4), [], b_over_budget=1 << 20)
+    slow_a = DuetCell("t[a]", SIZE, [], noisy(8, 5), a_over_budget=2 << 20)
+    both = DuetCell("t[both]", SIZE, [], [], a_over_budget=1 << 20, b_over_budget=1 << 20)
+    failed = DuetCell("t[failed]", SIZE, noisy(8, 6), noisy(8, 7), failed="md5 mismatch for 8MB")
+    judge([slow_b, slow_a, both, failed])
+    assert slow_b.verdict == SLOWER and "B went over its budget at 1.00 MB/s" in slow_b.why
+    assert slow_b.ratio == pytest.approx(slow_b.rate("A") / 1.0)
+    assert slow_a.verdict == FASTER and "A went over its budget at 2.00 MB/s" in slow_a.why
+    assert both.verdict == INCONCLUSIVE and "both sides" in both.why
+    assert failed.verdict == INCONCLUSIVE and "md5 mismatch" in failed.why
+
+
+# the sides
+
+
+def test_a_ref_that_is_neither_a_checkout_nor_a_git_ref_is_refused_by_name(tmp_path):
+    with pytest.raises(sides.SideError, match="'no-such-ref-4711' is neither a directory nor a git ref"):
+        sides.resolve_ref("no-such-ref-4711")
+    with pytest.raises(sides.SideError, match="without server_app/ and fixtures/"):
+        sides.resolve_ref(str(tmp_path))
+    with pytest.raises(sides.SideError, match="is not a Python interpreter"):
+        sides.interpreter(str(tmp_path / "nothing"))
+
+
+def test_a_side_whose_interpreter_imports_the_code_from_elsewhere_is_refused(tmp_path):
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "--quiet", "--shared", str(ROOT), str(checkout)], check=True)
+    assert sides.probe(checkout, sys.executable)["server_app"].startswith(str(checkout))
+    ignoring = tmp_path / "python"  # a Python that ignores PYTHONPATH (-E) imports the installed checkout instead
+    ignoring.write_text(f"#!/bin/sh\nexec {sys.executable} -E \"$@\"\n")
+    ignoring.chmod(ignoring.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(sides.SideError, match="imports server_app from .*, not from the checkout"):
+        sides.probe(checkout, str(ignoring))
+
+
+# whole runs
+
+DUET_CELL = ("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=256KB",
+             "--upload-deployments=werkzeug", "--upload-hops=1")
+
+
+def duet_of(run_json):
+    run = json.loads(run_json.read_text())
+    return run, {c["cell"]: c for c in run["upload_bench"]["duet"]["cells"]}
+
+
+@pytest.mark.slow
+def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its_worktree(run_suite, tmp_path):
+    run_json = tmp_path / "run.json"
+    result = run_suite(*DUET_CELL, "--upload-methods=request.stream-chunked", "--upload-against=HEAD",
+                       "--upload-duet-seed=7", "--benchmark-save-data", f"--benchmark-json={run_json}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    run, cells = duet_of(run_json)
+    [record] = cells.values()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert run["upload_bench"]["duet"]["sides"]["B"]["commit"] == head
+    assert record["pairs"] >= run["upload_bench"]["duet"]["pairs_floor"] >= 8
+    assert len(record["a_rounds"]) == len(record["against_rounds"]) == record["pairs"]
+    expected = random.Random(f"7:{record['cell']}")
+    assert record["duet_orders"] == "".join("BA" if expected.random() < 0.5 else "AB" for _ in range(record["pairs"]))
+    [bench] = [b for b in run["benchmarks"] if b["extra_info"].get("verdict")]
+    assert bench["stats"]["data"] == record["a_rounds"]  # A's rounds are the benchmark's own
+    assert bench["extra_info"]["against_md5_verified"] == record["pairs"] == bench["extra_info"]["md5_verified"]
+    assert "upload-bench duet: B against A" in result.stdout
+    assert list((ROOT / ".upload-against").glob("*")) == []
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert "upload-against" not in worktrees
+
+
+@pytest.mark.slow
+def test_a_duet_flags_a_slowed_endpoint_and_the_gate_exits_6(run_suite, tmp_path):
+    slowed = tmp_path / "slowed"
+    make_slowed_checkout(slowed, 3.0)  # the chunked copy sleeps 3x its own time at its end
+    run_json = tmp_path / "run.json"
+    result = run_suite(*DUET_CELL, "--upload-methods=request.stream-chunked,request.stream-64k",
+                       f"--upload-against={slowed}", "--upload-fail-on=slower", f"--benchmark-json={run_json}")
+    assert result.returncode == duet.REGRESSION_EXIT, result.stdout[-3000:]
+    _, cells = duet_of(run_json)
+    changed, other = cells["request.stream-chunked-werkzeug-1hop-256KB"], cells["request.stream-64k-werkzeug-1hop-256KB"]
+    assert changed["verdict"] == SLOWER and changed["paired_ratio_ci_low"] > 1
+    assert other["verdict"] != SLOWER  # the 64 KiB copy is another endpoint: B's servers run B's code, not A's
+    assert "flagged slower" in result.stdout and "request.stream-chunked-werkzeug-1hop-256KB: B/A" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_wrong_md5_in_a_duet_still_fails_the_run(run_suite, tmp_path):
+    data_dir = tmp_path / "data"
+    datafile = DataFiles(data_dir).get(256 << 10)
+    sidecar = datafile.path.with_name(datafile.path.name + ".md5.json")
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "md5": "0" * 32}))
+    result = run_suite(*DUET_CELL, "--upload-methods=request.stream-chunked", "--upload-against=HEAD",
+                       "--upload-fail-on=slower", f"--upload-data-dir={data_dir}")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "md5 mismatch for 256KB" in result.stdout and "1 failed" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, message", [
+    (("--upload-fail-on=slower",), "--upload-fail-on=slower judges a duet"),
+    (("--upload-fail-on=faster",), "argument --upload-fail-on: invalid choice: 'faster'"),
+    (("--upload-against=no-such-ref-4711",), "'no-such-ref-4711' is neither a directory nor a git ref"),
+    (("--upload-against-python=/nonexistent/python",), "is not a Python interpreter"),
+    (("--upload-against=HEAD", "--upload-target=http://127.0.0.1:9"), "cannot be used with --upload-target"),
+])
+def test_bad_duet_options_are_refused_by_name(run_suite, args, message):
+    result = run_suite(*DUET_CELL, *args)
+    assert result.returncode == 4, result.stdout[-2000:]
+    assert message in result.stdout + result.stderr
