@@ -184,3 +184,31 @@ def test_bad_duet_options_are_refused_by_name(run_suite, args, message):
     result = run_suite(*DUET_CELL, *args)
     assert result.returncode == 4, result.stdout[-2000:]
     assert message in result.stdout + result.stderr
+
+
+# real duets of this machine (tests/data/README.md)
+
+
+def rejudged(name):
+    """Return the cells of a saved duet judged again from their rounds, and the verdicts the run recorded."""
+    saved = json.loads((ROOT / "tests" / "data" / name).read_text())["upload_bench"]["duet"]["cells"]
+    cells = [DuetCell(c["test"], c["bytes"], c["a_rounds"], c["against_rounds"],
+                      a_over_budget=c["a_MBps"] * (1 << 20) if c["a_over_budget"] else None,
+                      b_over_budget=c["b_MBps"] * (1 << 20) if c["b_over_budget"] else None) for c in saved]
+    return judge(cells), {c["cell"]: c["verdict"] for c in saved}
+
+
+def test_an_a_a_duet_of_this_machine_flags_no_cell_and_judging_it_again_agrees():
+    cells, recorded = rejudged("duet-aa.json")
+    assert len(cells) > 200
+    assert duet.flagged(cells, SLOWER) == duet.flagged(cells, FASTER) == []
+    assert {c.name: c.verdict for c in cells} == recorded
+
+
+def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_agrees():
+    cells, recorded = rejudged("duet-power-1.3.json")
+    assert {c.name: c.verdict for c in cells} == recorded
+    slower = {c.name for c in duet.flagged(cells, SLOWER)}
+    endpoint = {c.name for c in cells if c.name.startswith("request.stream-chunked-")}  # and -generator: one endpoint
+    assert len(slower & endpoint) == 12 and len(slower - endpoint) == 1  # the README says which, and why
+    assert duet.flagged(cells, FASTER) == []
