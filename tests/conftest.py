@@ -2,6 +2,7 @@
 
 import http.server
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 SUITE_ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+# what xprocess prints (with -s) when it starts a server of a run
+STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
+
+
+def server_pids(output):
+    """Return the pids of the servers a run's output says it started."""
+    return [int(pid) for _, pid in STARTED.findall(output)]
 
 
 def suite_command(workdir, data_dir, *args, basetemp=None):

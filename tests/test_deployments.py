@@ -15,7 +15,7 @@ from fixtures.methods import METHODS
 from fixtures.servers import Chain
 from server_app.config import IDLE_TIMEOUT, WORKER_TIMEOUT
 from server_app.deployments import DEPLOYMENTS, RECORDED_OPTIONS, WERKZEUG_OPTIONS, command_settings
-from tests.conftest import alive, start_suite
+from tests.conftest import STARTED, alive, start_suite
 
 SIZE = 1 << 20
 
@@ -97,7 +97,6 @@ def test_chunked_body_arrives_intact_or_is_refused_never_stored_short(server_fac
         server_factory.stop(server)
 
 
-STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
 
 
 @pytest.mark.parametrize("deployment", deployment_params())

@@ -3,9 +3,11 @@
 import json
 import math
 import random
+import signal
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -13,7 +15,8 @@ from fixtures import duet, sides
 from fixtures.datafiles import DataFiles
 from fixtures.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
 from fixtures.stats import paired_ratio, smallest_wilcoxon_p
-from tests.conftest import ROOT
+from fixtures.ownership import NAME_PREFIX
+from tests.conftest import ROOT, alive, server_pids, start_suite
 from tests.data.slow_endpoint import make as make_slowed_checkout
 
 SIZE = 8 << 20
@@ -213,3 +216,28 @@ def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_a
     endpoint = {c.name for c in cells if c.name.startswith("request.stream-chunked-")}  # and -generator: one endpoint
     assert len(slower & endpoint) == 12 and len(slower - endpoint) == 1  # the README says which, and why
     assert duet.flagged(cells, FASTER) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_duet_stops_both_sides_and_removes_the_worktree(tmp_path, upload_options):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout[:12]
+    proc = start_suite(tmp_path, upload_options.data_dir, "-s", "tests/test_upload_benchmarks.py::test_upload",
+                       "--benchmark-only", "--upload-sizes=32MB", "--upload-deployments=werkzeug", "--upload-hops=1",
+                       "--upload-methods=request.stream-writelines", "--upload-timeout=600", "--upload-against=HEAD",
+                       basetemp=tmp_path / "basetemp")
+    worktree = sides.WORKTREES / f"{NAME_PREFIX}{proc.pid}-{head}"  # ownership's name: the run's pid, the commit
+    output, deadline = "", time.monotonic() + 60
+    while time.monotonic() < deadline and not list((tmp_path / "basetemp").rglob(".upload-*.partial")):
+        time.sleep(0.2)  # until A's warm-up upload is under way: writelines takes half a minute for 32MB
+    partials = list((tmp_path / "basetemp").rglob(".upload-*.partial"))
+    existed = worktree.is_dir()
+    proc.send_signal(signal.SIGINT)
+    output += proc.communicate(timeout=120)[0]
+    assert partials and existed, output[-3000:]
+    pids = server_pids(output)
+    assert len(pids) == 3, output[-3000:]  # A's server, B's server (from the worktree), the limit's receiver
+    assert alive(pids) == []
+    assert not worktree.exists()
+    assert "upload-against" not in subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True,
+                                                 text=True).stdout
+    assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []

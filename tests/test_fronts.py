@@ -6,8 +6,7 @@ import re
 import pytest
 
 from fixtures import fronts
-from tests.conftest import alive
-from tests.test_harness import server_pids
+from tests.conftest import alive, server_pids
 
 needs_nginx = pytest.mark.skipif(fronts.nginx_binary() is None, reason=fronts.MISSING)
 

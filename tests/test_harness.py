@@ -8,14 +8,7 @@ import signal
 import time
 
 from fixtures.datafiles import DataFiles
-from tests.conftest import alive, start_suite
-
-STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
-
-
-def server_pids(output):
-    return [int(pid) for _, pid in STARTED.findall(output)]
-
+from tests.conftest import alive, server_pids, start_suite
 
 def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
     result = run_suite("tests/test_upload_benchmarks.py", "-s", "--benchmark-disable",
