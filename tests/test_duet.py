@@ -241,3 +241,30 @@ def test_ctrl_c_in_a_duet_stops_both_sides_and_removes_the_worktree(tmp_path, up
     assert "upload-against" not in subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True,
                                                  text=True).stdout
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
+
+
+def test_a_few_pairs_within_the_minimum_effect_are_not_called_unchanged():
+    [few] = judge([cell(noisy(3, 8), 1.0, 8, jitter=0.001)])
+    [enough] = judge([cell(noisy(12, 9), 1.0, 9, jitter=0.001)])
+    assert few.high <= 1 + duet.MIN_EFFECT and few.verdict == INCONCLUSIVE and "not 95%" in few.why
+    assert enough.verdict == UNCHANGED
+
+
+@pytest.mark.slow
+def test_a_duet_pairs_cells_behind_nginx_and_batches_of_uploads_too(run_suite, tmp_path):
+    from fixtures import fronts
+
+    if fronts.nginx_binary() is None:
+        pytest.skip(fronts.MISSING)
+    run_json = tmp_path / "run.json"
+    result = run_suite("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=256KB",
+                       "--upload-deployments=gunicorn", "--upload-hops=1", "--upload-methods=request.stream-chunked",
+                       "--upload-fronts=none,nginx", "--upload-concurrency=1,2", "--upload-rounds=2",
+                       "--upload-against=HEAD", f"--benchmark-json={run_json}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    run, cells = duet_of(run_json)
+    assert len(cells) == 4 and all(c["pairs"] == 2 and c["b_MBps"] for c in cells.values())
+    infos = {b["name"]: b["extra_info"] for b in run["benchmarks"] if "verdict" in b["extra_info"]}
+    assert sorted((i["front"], i["concurrency"]) for i in infos.values()) == [
+        ("nginx", 1), ("nginx", 2), ("none", 1), ("none", 2)]
+    assert all(i["against_md5_verified"] == 2 for i in infos.values())  # B's rounds, each batch checked
