@@ -155,7 +155,8 @@ def test_a_duet_flags_a_slowed_endpoint_and_the_gate_exits_6(run_suite, tmp_path
     make_slowed_checkout(slowed, 3.0)  # the chunked copy sleeps 3x its own time at its end
     run_json = tmp_path / "run.json"
     result = run_suite(*DUET_CELL, "--upload-methods=request.stream-chunked,request.stream-64k",
-                       f"--upload-against={slowed}", "--upload-fail-on=slower", f"--benchmark-json={run_json}")
+                       f"--upload-against={slowed}", "--upload-fail-on=slower", "--upload-cell-time=1",
+                       f"--benchmark-json={run_json}")  # a second of pairs a cell: a verdict that does not flicker
     assert result.returncode == duet.REGRESSION_EXIT, result.stdout[-3000:]
     _, cells = duet_of(run_json)
     changed, other = cells["request.stream-chunked-werkzeug-1hop-256KB"], cells["request.stream-64k-werkzeug-1hop-256KB"]
