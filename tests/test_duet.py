@@ -144,7 +144,7 @@ def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its
     assert bench["stats"]["data"] == pytest.approx(record["a_rounds"], rel=0.05)  # A's rounds, by pedantic's clock
     assert bench["extra_info"]["against_md5_verified"] == record["pairs"] == bench["extra_info"]["md5_verified"]
     assert "upload-bench duet: B against A" in result.stdout
-    assert list((ROOT / ".upload-against").glob("*")) == []
+    assert not sides.WORKTREES.exists()  # nor the directory of the worktrees, once empty
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
     assert "upload-against" not in worktrees
 
