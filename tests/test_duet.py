@@ -16,6 +16,7 @@ from fixtures.datafiles import DataFiles
 from fixtures.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
 from fixtures.stats import paired_ratio, smallest_wilcoxon_p
 from fixtures.ownership import NAME_PREFIX
+from fixtures.rounds import RoundsRule
 from tests.conftest import ROOT, alive, server_pids, start_suite
 from tests.data.slow_endpoint import make as make_slowed_checkout
 
@@ -43,6 +44,20 @@ def test_the_pairs_floor_is_the_fewest_with_which_one_changed_cell_can_pass_the_
     floor = pairs_floor(cells)
     assert smallest_wilcoxon_p(floor) <= duet.DEFAULT_FDR / cells
     assert smallest_wilcoxon_p(floor - 1) > duet.DEFAULT_FDR / cells
+
+
+def test_a_duet_cell_stops_before_its_floor_only_once_its_pairs_call_it_unchanged():
+    rule = RoundsRule(cell_time=60, size=SIZE, pairs=14)
+    a = noisy(14, 3, spread=0.5)  # the machine drifts, each pair's ratio stays within 1%
+    same = [t * math.exp(random.Random(n).uniform(-0.01, 0.01)) for n, t in enumerate(a)]
+    assert rule.more(a[:5], 0.1, against=same[:5])  # under 6 pairs no interval of the median reaches 95%
+    assert not rule.more(a[:6], 0.1, against=same[:6])
+    assert rule.why_stopped(a[:6], 0.1, against=same[:6]) == "settled"
+    slower = [t * 1.2 for t in a]  # a change: it must reach the floor, where the test can pass the correction
+    assert all(rule.more(a[:n], 0.1, against=slower[:n]) for n in range(1, 14))
+    assert not rule.more(a, 0.1, against=slower) and rule.why_stopped(a, 0.1, against=slower) == "converged"
+    assert rule.more(a[:13], 0.1, against=noisy(13, 4, spread=0.5))  # noisy pairs: not settled either
+    assert rule.more(a[:6], 0.1)  # a bare cell never settles: it has no side B
 
 
 def test_a_paired_ratio_sees_a_change_that_the_drift_of_the_pairs_hides():
@@ -136,11 +151,13 @@ def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     assert run["upload_bench"]["duet"]["sides"]["B"]["commit"] == head
     floor = run["upload_bench"]["duet"]["pairs_floor"]
-    assert floor == pairs_floor(1) and record["pairs"] >= max(floor, 8)  # 8: the fewest rounds of a small cell
+    assert floor == pairs_floor(1) and record["pairs"] >= floor
+    [bench] = [b for b in run["benchmarks"] if b["extra_info"].get("verdict")]
+    if record["pairs"] < 8:  # the fewest rounds of a small bare cell: a duet cell stops sooner only when settled
+        assert bench["extra_info"]["rounds_stopped_by"] == "settled"
     assert len(record["a_rounds"]) == len(record["against_rounds"]) == record["pairs"]
     expected = random.Random(f"7:{record['cell']}")
     assert record["duet_orders"] == "".join("BA" if expected.random() < 0.5 else "AB" for _ in range(record["pairs"]))
-    [bench] = [b for b in run["benchmarks"] if b["extra_info"].get("verdict")]
     assert bench["stats"]["data"] == pytest.approx(record["a_rounds"], rel=0.05)  # A's rounds, by pedantic's clock
     assert bench["extra_info"]["against_md5_verified"] == record["pairs"] == bench["extra_info"]["md5_verified"]
     assert "upload-bench duet: B against A" in result.stdout

@@ -1,8 +1,12 @@
 """Make a clone of this checkout whose chunked-copy endpoint is slower: python -m tests.data.slow_endpoint DEST [FACTOR]
 
 The clone (of HEAD: commit what you want in it first) gets one commit: at the end of /upload/stream-chunked
-the endpoint sleeps FACTOR (default 0.3) times the time the request has taken so far, so that the endpoint
-takes about 1 + FACTOR times as long. A duet against it (--upload-against=DEST) is the test of the duet's
+the endpoint sleeps FACTOR (default 0.3) times the time the request has taken so far, so that the upload
+takes about 1 + FACTOR times as long. The request's time is counted from when the client started it: the
+clone's client stamps each request with STARTED (its wall clock: client and servers share this machine's),
+and the clone's relay passes the stamp on. Counted from the endpoint's own start instead, the sleep would
+miss the time a server spends before the app runs: waitress receives the whole body first, so a cell on it
+moved by a few percent, not 30. A duet against the clone (--upload-against=DEST) is the test of the duet's
 power with a real code change (tests/test_duet.py, README "Did this change make uploads slower?").
 """
 
@@ -11,20 +15,44 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-IMPORTS = "import ssl\n"
+STARTED = "X-Upload-Started"
+# (file, text that must occur once, what replaces it)
+RECEIVING = "server_app/receiving.py"
 ENDPOINT = '''    return _copy_stream(current_app.config["BLOCK_SIZE"], "stream-chunked")
+'''
+SLOWED = '''    answer = _copy_stream(current_app.config["BLOCK_SIZE"], "stream-chunked")
+    started = float(request.headers.get("{started}", time.time()))
+    time.sleep({factor!r} * max(time.time() - started, 0.0))
+    return answer
+'''
+IMPORTS = "import ssl\n"
+RELAY = '''    headers = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream")}
+'''
+STAMP = '''    timeout = (connect_timeout or CONNECT_TIMEOUT, budget)
 '''
 
 
-def slowed_source(source: str, factor: float) -> str:
-    """Return receiving.py with the chunked-copy endpoint sleeping factor x its own time at its end."""
-    if source.count(ENDPOINT) != 1 or source.count(IMPORTS) != 1:
-        raise ValueError("server_app/receiving.py has no single chunked-copy endpoint to slow down")
-    slowed = ("    started = time.perf_counter()\n"
-              f"    answer = {ENDPOINT.strip().removeprefix('return ')}\n"
-              f"    time.sleep({factor!r} * (time.perf_counter() - started))\n"
-              "    return answer\n")
-    return source.replace(IMPORTS, IMPORTS + "import time\n").replace(ENDPOINT, slowed)
+def edits(factor: float) -> list:
+    """Return the (file, old, new) edits that slow the clone's chunked copy by factor x the request's time."""
+    return [
+        (RECEIVING, IMPORTS, IMPORTS + "import time\n"),
+        (RECEIVING, ENDPOINT, SLOWED.format(started=STARTED, factor=factor)),
+        ("server_app/relaying.py", RELAY,
+         RELAY + f'    if "{STARTED}" in request.headers:\n'
+                 f'        headers["{STARTED}"] = request.headers["{STARTED}"]\n'),
+        ("fixtures/clients.py", STAMP,
+         STAMP + f'    kwargs["headers"] = {{**(kwargs.get("headers") or {{}}), "{STARTED}": repr(time.time())}}\n'),
+    ]
+
+
+def apply(root: Path, factor: float):
+    """Edit the checkout at root in place."""
+    for name, old, new in edits(factor):
+        path = root / name
+        source = path.read_text()
+        if source.count(old) != 1:
+            raise ValueError(f"{name} has no single {old.strip()[:60]!r} to change: update tests/data/slow_endpoint.py")
+        path.write_text(source.replace(old, new))
 
 
 def make(dest: Path, factor: float) -> str:
@@ -32,10 +60,10 @@ def make(dest: Path, factor: float) -> str:
     if not factor > 0:
         raise ValueError(f"factor {factor!r}: expected a positive number, e.g. 0.3")
     subprocess.run(["git", "clone", "--quiet", "--shared", str(ROOT), str(dest)], check=True)
-    receiving = dest / "server_app" / "receiving.py"
-    receiving.write_text(slowed_source(receiving.read_text(), factor))
+    apply(dest, factor)
     git = ["git", "-C", str(dest), "-c", "user.name=upload-bench", "-c", "user.email=upload-bench@localhost"]
-    subprocess.run([*git, "commit", "--quiet", "-am", f"stream-chunked sleeps {factor} x its own time at its end"],
+    subprocess.run([*git, "commit", "--quiet", "-am",
+                    f"stream-chunked sleeps {factor} x the request's time (from the client's start) at its end"],
                    check=True)
     return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
 
