@@ -14,7 +14,7 @@ def create_app(config=None):
     server_app.config.ConfigError naming it and what is allowed.
     """
     # Flask is imported here, not at the top: the client process imports server_app's constants
-    # (fixtures.clients, fixtures.methods), and its measured RSS must not carry a web framework.
+    # (fixtures.uploads.clients, fixtures.uploads.methods), and its measured RSS must not carry a web framework.
     from flask import Flask, jsonify
     from werkzeug.exceptions import HTTPException
 

@@ -4,9 +4,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import IDLE_TIMEOUT, ConfigError, WORKER_TIMEOUT, settings
+from .config import IDLE_TIMEOUT, WORKER_TIMEOUT, ConfigError, settings
 from .deployments import DEPLOYMENTS, ServeOptions, serve
-
 
 # config key: (argparse dest, the flag that sets it)
 FLAGS = {
@@ -34,50 +33,69 @@ def parse_args(argv=None):
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--upload-dir", type=_directory, required=True, help="where uploads are stored")
     parser.add_argument(
-        "--next-hop", default=None,
+        "--next-hop",
+        default=None,
         help="base URL of the next server: this one then relays every upload there",
     )
     parser.add_argument("--deployment", default="werkzeug", choices=sorted(DEPLOYMENTS))
     parser.add_argument(
-        "--max-content-length", type=int, default=None,
-        help="refuse bodies over this many bytes with 413, by their Content-Length (request.stream is left as the server gives it)"
+        "--max-content-length",
+        type=int,
+        default=None,
+        help="refuse bodies over this many bytes with 413, by their Content-Length "
+        "(request.stream is left as the server gives it)",
     )
     parser.add_argument(
-        "--state-dir", type=Path, default=None,
+        "--state-dir",
+        type=Path,
+        default=None,
         help="where the server keeps control sockets and pid files (default: UPLOAD_DIR.state)",
     )
     parser.add_argument(
-        "--worker-timeout", type=int, default=WORKER_TIMEOUT,
-        help=f"seconds a worker may spend on one request, and a relay may wait for the next hop's answer (default: {WORKER_TIMEOUT})",
+        "--worker-timeout",
+        type=int,
+        default=WORKER_TIMEOUT,
+        help="seconds a worker may spend on one request, and a relay may wait for the next hop's answer "
+        f"(default: {WORKER_TIMEOUT})",
     )
     parser.add_argument(
-        "--idle-timeout", type=int, default=IDLE_TIMEOUT,
+        "--idle-timeout",
+        type=int,
+        default=IDLE_TIMEOUT,
         help="seconds a body may go without a byte before it is dropped (408), and a relay's next hop "
         f"may take to connect or to take a block of the body (default: {IDLE_TIMEOUT})",
     )
     parser.add_argument(
-        "--allow-profiling", action="store_true",
+        "--allow-profiling",
+        action="store_true",
         help="profile (cProfile + tracemalloc) requests that carry the header X-Upload-Profile: 1 "
         "and add the result to the answer; without it the header is ignored",
     )
     parser.add_argument(
-        "--uwsgi-socket", type=int, default=None, metavar="PORT",
+        "--uwsgi-socket",
+        type=int,
+        default=None,
+        metavar="PORT",
         help="uWSGI only: also listen on PORT in the uwsgi protocol, for nginx's uwsgi_pass (HTTP stays on --port)",
     )
     parser.add_argument(
-        "--durable", action="store_true",
+        "--durable",
+        action="store_true",
         help="fsync each stored upload and its directory before answering (a 200 means the bytes are on the disk)",
     )
     parser.add_argument(
-        "--test-endpoints", action="store_true",
+        "--test-endpoints",
+        action="store_true",
         help="add POST /test/allocate?mb=N, which holds N MiB: for testing the memory measurement",
     )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port} is not a TCP port (1-65535)")
     if args.uwsgi_socket is not None and not (args.deployment.startswith("uwsgi") and 0 < args.uwsgi_socket < 65536):
-        parser.error(f"--uwsgi-socket {args.uwsgi_socket}: a TCP port (1-65535), for the uwsgi deployments only "
-                     f"(this is {args.deployment})")
+        parser.error(
+            f"--uwsgi-socket {args.uwsgi_socket}: a TCP port (1-65535), for the uwsgi deployments only "
+            f"(this is {args.deployment})"
+        )
     # The flags are the only switches: nothing inherited from the environment turns anything on.
     try:
         args.config = settings({key: getattr(args, dest) for key, (dest, _) in FLAGS.items()})
@@ -95,8 +113,15 @@ def main(argv=None):
         flush=True,
     )
     state_dir = args.state_dir or args.upload_dir.with_name(args.upload_dir.name + ".state")
-    options = ServeOptions(args.host, args.port, state_dir.resolve(), args.worker_timeout,
-                           args.idle_timeout, args.config["UPLOAD_LIMIT"], args.uwsgi_socket)
+    options = ServeOptions(
+        args.host,
+        args.port,
+        state_dir.resolve(),
+        args.worker_timeout,
+        args.idle_timeout,
+        args.config["UPLOAD_LIMIT"],
+        args.uwsgi_socket,
+    )
     serve(args.deployment, options, args.config)
 
 

@@ -64,11 +64,17 @@ def check_framing():
     if not _is_chunked():
         return
     if request.environ.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" in request.environ:
-        abort(400, "the request has both Transfer-Encoding: chunked and Content-Length: its length is "
-                   "ambiguous (RFC 9112, section 6.3), so it is refused")
+        abort(
+            400,
+            "the request has both Transfer-Encoding: chunked and Content-Length: its length is "
+            "ambiguous (RFC 9112, section 6.3), so it is refused",
+        )
     if request.content_length is None and not request.environ.get("wsgi.input_terminated"):
-        abort(411, f"this server ({_server_software()}) does not read chunked "
-                   "request bodies (it would hand the app an empty body): send a Content-Length")
+        abort(
+            411,
+            f"this server ({_server_software()}) does not read chunked "
+            "request bodies (it would hand the app an empty body): send a Content-Length",
+        )
 
 
 def apply_idle_timeout():
@@ -84,8 +90,9 @@ def apply_idle_timeout():
 
 
 def _error(status, message):
-    response = jsonify(error={400: "Bad Request", 408: "Request Timeout", 507: "Insufficient Storage"}[status],
-                       detail=message)
+    response = jsonify(
+        error={400: "Bad Request", 408: "Request Timeout", 507: "Insufficient Storage"}[status], detail=message
+    )
     response.status_code = status
     return response
 
@@ -93,14 +100,19 @@ def _error(status, message):
 def body_read_error(exc):
     """Answer an OSError raised while a body was read or stored: 408, 400 or 507; anything else is a 500."""
     if isinstance(exc, TimeoutError) or str(exc).startswith(TIMEOUT_MESSAGES):
-        return _error(408, f"no body bytes arrived for {current_app.config['IDLE_TIMEOUT']} s (IDLE_TIMEOUT): "
-                           "the upload was dropped")
+        return _error(
+            408,
+            f"no body bytes arrived for {current_app.config['IDLE_TIMEOUT']} s (IDLE_TIMEOUT): the upload was dropped",
+        )
     if exc.errno in STORAGE_ERRNOS:
         return _error(507, f"the upload could not be stored: {exc}")
     if exc.errno is None or exc.errno in CONNECTION_ERRNOS:
         # Raised by the server's reader, not by a system call of ours: the body ended or is malformed.
-        return _error(400, f"the request body could not be read ({type(exc).__name__}: {exc}): it ended "
-                           "early or its chunked framing is broken")
+        return _error(
+            400,
+            f"the request body could not be read ({type(exc).__name__}: {exc}): it ended "
+            "early or its chunked framing is broken",
+        )
     raise exc
 
 
@@ -117,8 +129,9 @@ def client_disconnected(exc):
     cause = read_error(exc)
     if cause is not exc:
         return body_read_error(cause)
-    return _error(400, f"the client ended the body early: fewer bytes than its Content-Length "
-                       f"({request.content_length}) arrived")
+    return _error(
+        400, f"the client ended the body early: fewer bytes than its Content-Length ({request.content_length}) arrived"
+    )
 
 
 def init_app(app):

@@ -10,7 +10,6 @@ import json
 import os
 from pathlib import Path
 
-
 ENV_VAR = "UPLOAD_BENCH_CONFIG"
 MiB = 1 << 20
 # Seconds to open a connection to a server (the relay's next hop, or any server the harness calls).
@@ -72,24 +71,43 @@ def _optional(check):
 # key: (default, check returning the value to use or raising TypeError, what is allowed)
 KEYS = {
     "UPLOAD_DIR": (None, _path, "a directory path (required): where uploads are stored"),
-    "NEXT_HOP": (None, _optional(_url),
-                 "null, or the http(s) base URL of the next server: this one then relays every upload there"),
-    "DEPLOYMENT": (None, _optional(_name),
-                   "null, or the name of the deployment serving the app (python -m server_app sets it; "
-                   "GET /health tells it to a client)"),
-    "UPLOAD_LIMIT": (None, _optional(_positive_int),
-                     "null, or a positive whole number of bytes: larger bodies are refused with 413"),
+    "NEXT_HOP": (
+        None,
+        _optional(_url),
+        "null, or the http(s) base URL of the next server: this one then relays every upload there",
+    ),
+    "DEPLOYMENT": (
+        None,
+        _optional(_name),
+        "null, or the name of the deployment serving the app (python -m server_app sets it; "
+        "GET /health tells it to a client)",
+    ),
+    "UPLOAD_LIMIT": (
+        None,
+        _optional(_positive_int),
+        "null, or a positive whole number of bytes: larger bodies are refused with 413",
+    ),
     "BLOCK_SIZE": (MiB, _positive_int, "a positive whole number of bytes read at a time"),
-    "DURABLE": (False, _bool, "true or false: fsync each stored upload, and its directory after the rename, "
-                "before answering, so that a 200 means the bytes are on the disk"),
+    "DURABLE": (
+        False,
+        _bool,
+        "true or false: fsync each stored upload, and its directory after the rename, "
+        "before answering, so that a 200 means the bytes are on the disk",
+    ),
     "PROFILING": (False, _bool, "true or false: allow requests with X-Upload-Profile: 1 to be profiled"),
     "TEST_ENDPOINTS": (False, _bool, "true or false: add the endpoints that test the suite's measurements"),
-    "RELAY_READ_TIMEOUT": (WORKER_TIMEOUT, _positive_number,
-                           "a positive number of seconds a relay waits for the next hop's answer once it "
-                           "has sent the body (a slow method at the final hop takes long to finish)"),
-    "IDLE_TIMEOUT": (IDLE_TIMEOUT, _positive_int,
-                     "a positive whole number of seconds a body may go without a byte before it is dropped "
-                     "(a relay gives its next hop as long to connect and to take each block)"),
+    "RELAY_READ_TIMEOUT": (
+        WORKER_TIMEOUT,
+        _positive_number,
+        "a positive number of seconds a relay waits for the next hop's answer once it "
+        "has sent the body (a slow method at the final hop takes long to finish)",
+    ),
+    "IDLE_TIMEOUT": (
+        IDLE_TIMEOUT,
+        _positive_int,
+        "a positive whole number of seconds a body may go without a byte before it is dropped "
+        "(a relay gives its next hop as long to connect and to take each block)",
+    ),
 }
 
 
@@ -114,7 +132,7 @@ def settings(config, source="config") -> dict:
             result[key] = value
         else:
             raise ConfigError(f"{source}: unknown key {key!r}; known: {', '.join(KEYS)} (and Flask's own keys)", key)
-    for key, (default, _, allowed) in KEYS.items():
+    for key, (default, _, _allowed) in KEYS.items():
         result.setdefault(key, default)
     if result["UPLOAD_DIR"] is None:
         raise ConfigError(f"{source}: UPLOAD_DIR is not set: expected {KEYS['UPLOAD_DIR'][2]}")

@@ -3,10 +3,10 @@
 import os
 import sys
 import sysconfig
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 from .config import ENV_VAR, IDLE_TIMEOUT, WORKER_TIMEOUT, to_environment
 
@@ -44,6 +44,11 @@ class Deployment:
     # What the server does with a chunked body (tests/test_faults.py checks each against a real server):
     reads_chunked: bool = True  # False: it would hand the app an empty body, so the app answers 411
     dechunks: bool = False  # True: it receives the whole body first and hands the app a Content-Length
+
+    def takes_chunked(self, hops: int) -> bool:
+        """Whether a chunked body sent to this server, the entry of a chain of ``hops``, reaches the final app:
+        the server must read it, and as a relay (which forwards a Content-Length) receive it whole first."""
+        return self.reads_chunked and (hops == 1 or self.dechunks)
 
     def available(self) -> bool:
         try:
@@ -83,6 +88,7 @@ def command_settings(argv) -> dict:
         found[name] = value
     return found
 
+
 def _script(name):
     """Return the path of a console script installed beside this Python."""
     candidate = Path(sysconfig.get_path("scripts")) / name
@@ -91,14 +97,25 @@ def _script(name):
 
 def gunicorn_command(o: ServeOptions):
     return [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"{o.host}:{o.port}",
-        "--worker-class", "sync", "--workers", "2",
-        "--timeout", str(o.worker_timeout),
-        "--graceful-timeout", "5",
-        "--control-socket", str(o.state_dir / "gunicorn.ctl"),
-        "--worker-tmp-dir", str(o.state_dir),
-        "--access-logfile", "-",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{o.host}:{o.port}",
+        "--worker-class",
+        "sync",
+        "--workers",
+        "2",
+        "--timeout",
+        str(o.worker_timeout),
+        "--graceful-timeout",
+        "5",
+        "--control-socket",
+        str(o.state_dir / "gunicorn.ctl"),
+        "--worker-tmp-dir",
+        str(o.state_dir),
+        "--access-logfile",
+        "-",
         APP,
     ]
 
@@ -106,13 +123,17 @@ def gunicorn_command(o: ServeOptions):
 def _uwsgi_common(o: ServeOptions):
     return [
         _script("uwsgi"),
-        "--http-socket", f"{o.host}:{o.port}",
-        "--module", APP,
+        "--http-socket",
+        f"{o.host}:{o.port}",
+        "--module",
+        APP,
         "--die-on-term",  # otherwise SIGTERM means reload and terminate waits 20 s
         "--need-app",
         "--master",
-        "--socket-timeout", str(o.idle_timeout),  # a read of the body waits this long, then fails
-        "--pidfile", str(o.state_dir / "uwsgi.pid"),
+        "--socket-timeout",
+        str(o.idle_timeout),  # a read of the body waits this long, then fails
+        "--pidfile",
+        str(o.state_dir / "uwsgi.pid"),
         *(["--socket", f"{o.host}:{o.uwsgi_socket}"] if o.uwsgi_socket else []),
     ]
 
@@ -127,7 +148,9 @@ def uwsgi_command(o: ServeOptions):
 
 def waitress_command(o: ServeOptions):
     return [
-        sys.executable, "-m", "waitress",
+        sys.executable,
+        "-m",
+        "waitress",
         f"--listen={o.host}:{o.port}",
         "--threads=4",
         # waitress receives the whole body before the app runs: the limit must stop it there.

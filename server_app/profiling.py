@@ -72,8 +72,7 @@ def _start():
         return
     _start_tracemalloc()
     profiler = cProfile.Profile()
-    state = {"profiler": profiler, "started": time.perf_counter(), "text": None, "error": None,
-             "stopped": False}
+    state = {"profiler": profiler, "started": time.perf_counter(), "text": None, "error": None, "stopped": False}
     try:
         profiler.enable()  # profiles this thread only (Python < 3.12)
     except ValueError as exc:  # Python >= 3.12: another profiler is already active

@@ -6,9 +6,9 @@ import shutil
 import ssl
 
 from flask import Blueprint, abort, current_app, g, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
 from streaming_form_data import ParseFailedException, StreamingFormDataParser
 from streaming_form_data.targets import BaseTarget
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .bodies import count_body
 from .deployments import SOCKET_KEYS
@@ -46,8 +46,7 @@ def _body_check(method):
         received = g.body_counter.count if method in MULTIPART_ENDPOINTS else size
         if expected is not None and received != expected:
             # gunicorn's and uWSGI's streams just end when the client does: a short body must not pass.
-            abort(400, f"received {received} bytes but Content-Length said {expected}: "
-                       "the client ended the body early")
+            abort(400, f"received {received} bytes but Content-Length said {expected}: the client ended the body early")
         if size == 0:
             abort(400, "empty body: nothing was stored")
 
@@ -56,8 +55,9 @@ def _body_check(method):
 
 def _upload(method):
     """Open a new upload in UPLOAD_DIR, published only if the body of this method's request is complete."""
-    return new_upload(current_app.config["UPLOAD_DIR"], check=_body_check(method),
-                      durable=current_app.config["DURABLE"])
+    return new_upload(
+        current_app.config["UPLOAD_DIR"], check=_body_check(method), durable=current_app.config["DURABLE"]
+    )
 
 
 def _answer(stored, method):
@@ -130,8 +130,11 @@ def files():
     except RequestEntityTooLarge as exc:
         # Werkzeug's own limits on what it holds in memory (MAX_FORM_MEMORY_SIZE, MAX_FORM_PARTS):
         # a body that hits them is not the one file part this endpoint takes.
-        abort(400, f"malformed multipart body: {exc.description} (Werkzeug keeps a part without a "
-                   "filename in memory; the 'file' part must carry a filename)")
+        abort(
+            400,
+            f"malformed multipart body: {exc.description} (Werkzeug keeps a part without a "
+            "filename in memory; the 'file' part must carry a filename)",
+        )
     if part is None:
         abort(400, f"multipart body has no 'file' field (fields: {sorted(request.files) or 'none'})")
     with _upload("files") as (out, result):
@@ -188,10 +191,12 @@ def streaming_form_data():
         if target.parts > 1:
             abort(400, f"multipart body has {target.parts} 'file' parts; this endpoint takes one")
         if not target.finished or not tail.rstrip(b"\r\n").endswith(close_delimiter):
-            abort(400, "malformed multipart body: it does not end with the closing boundary "
-                       "(truncated, or data after the closing boundary)")
+            abort(
+                400,
+                "malformed multipart body: it does not end with the closing boundary "
+                "(truncated, or data after the closing boundary)",
+            )
     return _answer(result["stored"], "streaming-form-data")
-
 
 
 def _werkzeug_buffered(environ, sock, length):
@@ -210,9 +215,12 @@ def _gunicorn_buffered(environ, sock, length):
     body = environ["wsgi.input"]  # gunicorn.http.body.Body over a LengthReader over a SocketUnreader
     reader = getattr(body, "reader", None)
     unreader = getattr(reader, "unreader", None)
-    if (type(reader).__name__ != "LengthReader" or getattr(unreader, "sock", None) is not sock
-            or not isinstance(getattr(body, "buf", None), io.BytesIO)
-            or not isinstance(getattr(unreader, "buf", None), io.BytesIO)):
+    if (
+        type(reader).__name__ != "LengthReader"
+        or getattr(unreader, "sock", None) is not sock
+        or not isinstance(getattr(body, "buf", None), io.BytesIO)
+        or not isinstance(getattr(unreader, "buf", None), io.BytesIO)
+    ):
         return None
     in_body = len(body.buf.getvalue())
     head = body.read(in_body) if in_body else b""
@@ -244,8 +252,11 @@ def _server_socket():
             abort(501, f"{key} carries TLS: splicing it would store ciphertext")
         return sock, take_buffered
     keys = " or ".join(key for key, _ in SOCKET_SERVERS.values())
-    abort(501, f"this server ({environ.get('SERVER_SOFTWARE', 'unknown')}) does not give the app its "
-               f"socket (no {keys} in the WSGI environ): the body can only be read through wsgi.input")
+    abort(
+        501,
+        f"this server ({environ.get('SERVER_SOFTWARE', 'unknown')}) does not give the app its "
+        f"socket (no {keys} in the WSGI environ): the body can only be read through wsgi.input",
+    )
 
 
 @bp.post("/upload/stream-splice")
@@ -254,15 +265,21 @@ def stream_splice():
     _require_content_type(OCTET_STREAM)
     length = request.content_length
     if length is None:
-        abort(411, "this endpoint needs a Content-Length: it splices exactly that many bytes "
-                   "(a chunked body would need its framing parsed)")
+        abort(
+            411,
+            "this endpoint needs a Content-Length: it splices exactly that many bytes "
+            "(a chunked body would need its framing parsed)",
+        )
     if length == 0:
         abort(400, "empty body: nothing was stored")
     sock, take_buffered = _server_socket()
     taken = take_buffered(request.environ, sock, length)
     if taken is None:
-        abort(501, f"this server's input stream ({type(request.environ['wsgi.input']).__qualname__}) "
-                   "is not one this endpoint knows how to take the buffered body bytes from")
+        abort(
+            501,
+            f"this server's input stream ({type(request.environ['wsgi.input']).__qualname__}) "
+            "is not one this endpoint knows how to take the buffered body bytes from",
+        )
     head, consumed = taken
     with _upload("stream-splice") as (out, result):
         out.write(head)
@@ -272,6 +289,12 @@ def stream_splice():
 
 
 ENDPOINTS = (
-    "stream-writelines", "stream-chunked", "stream-64k", "stream-8m", "get-data",
-    "files", "streaming-form-data", "stream-splice",
+    "stream-writelines",
+    "stream-chunked",
+    "stream-64k",
+    "stream-8m",
+    "get-data",
+    "files",
+    "streaming-form-data",
+    "stream-splice",
 )

@@ -50,8 +50,11 @@ class BodyReader:
         except Exception as exc:  # ClientDisconnected, a timeout, NoMoreData: whatever this server raises
             raise ClientBodyError(read_error(exc)) from exc
         if not block:
-            raise ClientBodyError(BadRequest(
-                f"the client ended the body early, after {self.forwarded} of {self.len} bytes (Content-Length)"))
+            raise ClientBodyError(
+                BadRequest(
+                    f"the client ended the body early, after {self.forwarded} of {self.len} bytes (Content-Length)"
+                )
+            )
         self.forwarded += len(block)
         return block
 
@@ -86,9 +89,12 @@ def relay(endpoint):
     except ValueError:
         abort(502, f"next hop {url} answered HTTP {downstream.status_code} without JSON")
     # A profiled request gets this hop's "profile" added to this entry, after the handler returns.
-    answer.setdefault("via", []).insert(0, {
-        "pid": os.getpid(),
-        "forwarded": body.forwarded,
-        "stream_type": f"{type(request.stream).__module__}.{type(request.stream).__qualname__}",
-    })
+    answer.setdefault("via", []).insert(
+        0,
+        {
+            "pid": os.getpid(),
+            "forwarded": body.forwarded,
+            "stream_type": f"{type(request.stream).__module__}.{type(request.stream).__qualname__}",
+        },
+    )
     return jsonify(answer), downstream.status_code

@@ -1,6 +1,6 @@
 """Move bytes from a socket into a file inside the kernel: os.splice through a pipe.
 
-Used by the socket baseline's receiver (fixtures.baselines) and by the stream-splice endpoint,
+Used by the socket baseline's receiver (fixtures.processes.baselines) and by the stream-splice endpoint,
 so that the limit and the method closest to it move bytes the same way.
 """
 

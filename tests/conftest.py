@@ -32,8 +32,13 @@ def server_pids(output):
 def suite_command(workdir, data_dir, *args, basetemp=None):
     """Return the command running pytest on this project with its own cache and temp dirs under workdir."""
     return [
-        sys.executable, "-m", "pytest", "-p", "no:randomly",
-        "-o", f"cache_dir={workdir / 'cache'}",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:randomly",
+        "-o",
+        f"cache_dir={workdir / 'cache'}",
         f"--basetemp={basetemp or workdir / 'basetemp'}",
         f"--upload-data-dir={data_dir}",
         *args,
@@ -48,9 +53,15 @@ def _default_sigint():
 
 def start_suite(workdir, data_dir, *args, basetemp=None):
     """Start pytest on this project in a subprocess; its stdout and stderr come together on stdout."""
-    return subprocess.Popen(suite_command(workdir, data_dir, *args, basetemp=basetemp), cwd=ROOT,
-                            env=SUITE_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_default_sigint)
+    return subprocess.Popen(
+        suite_command(workdir, data_dir, *args, basetemp=basetemp),
+        cwd=ROOT,
+        env=SUITE_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
 
 
 @pytest.fixture
@@ -58,8 +69,14 @@ def run_suite(tmp_path, upload_options):
     """Run pytest on this project in a subprocess with its own cache and temp dirs."""
 
     def run(*args, timeout=600):
-        return subprocess.run(suite_command(tmp_path, upload_options.data_dir, *args), cwd=ROOT, env=SUITE_ENV,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            suite_command(tmp_path, upload_options.data_dir, *args),
+            cwd=ROOT,
+            env=SUITE_ENV,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     return run
 
@@ -76,9 +93,40 @@ def client(upload_dir):
     return create_app({"UPLOAD_DIR": upload_dir, "TESTING": True}).test_client()
 
 
-def stored_files(upload_dir):
-    """Every file in the upload dir, hidden partial files included."""
-    return sorted(p.name for p in upload_dir.iterdir())
+def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers, extra=()):
+    """Start a slow writelines benchmark in a pytest subprocess; return it and its output so far.
+
+    It returns once the run has started its servers, while its first upload is under way.
+    """
+    proc = start_suite(
+        tmp_path,
+        upload_options.data_dir,
+        "-s",
+        "tests/test_upload_benchmarks.py::test_upload",
+        "--benchmark-only",
+        "--upload-sizes=32MB",
+        "--upload-deployments=werkzeug",
+        "--upload-methods=request.stream-writelines",
+        f"--upload-hops={hops}",
+        "--upload-timeout=600",
+        *extra,
+        basetemp=basetemp,
+    )
+    output = ""
+    deadline = time.monotonic() + 60
+    while len(server_pids(output)) < servers and time.monotonic() < deadline:
+        output += proc.stdout.readline()
+    return proc, output
+
+
+def wait_for(condition, what, timeout=60, every=0.1):
+    """Return condition()'s first true value, polled every ``every`` s; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout} s for {what}")
+        time.sleep(every)
+    return value
 
 
 def alive(pids):
@@ -138,3 +186,56 @@ def not_server_app():
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
+
+
+# Module-scoped live servers: a test module that asks for final or relay gets its own pair, started once
+# and stopped when the module is done.
+@pytest.fixture(scope="module")
+def final(server_factory):
+    """Spawn a final-hop server (Werkzeug)."""
+    server = server_factory.spawn()
+    yield server
+    server_factory.stop(server)
+
+
+@pytest.fixture(scope="module")
+def relay(server_factory, final):
+    """Spawn a relay whose next hop is the final server."""
+    server = server_factory.spawn(next_hop=final.url)
+    yield server
+    server_factory.stop(server)
+
+
+def files_in(server):
+    """Every file in a server's upload dir (a path, or anything with an upload_dir), hidden partial files included."""
+    return sorted(p.name for p in Path(getattr(server, "upload_dir", server)).iterdir())
+
+
+def wait_until_empty(*servers, timeout=30):
+    """Wait until the servers' upload dirs are empty (an aborted upload's partial file goes a little
+    later); return what is left, by server name."""
+    deadline = time.monotonic() + timeout
+    while any(files_in(s) for s in servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {s.name: files_in(s) for s in servers if files_in(s)}
+
+
+def busy(*servers) -> dict:
+    """Return, by server name, how many client connections its processes hold (requests in progress)."""
+    names = {s.port: s.name for s in servers}
+    counts = {}
+    # One system-wide read of the connection tables; the server side of a connection has the server's port
+    # as its local one, and a process (a closed one waiting out TIME_WAIT has none).
+    for connection in psutil.net_connections(kind="tcp"):
+        port = connection.laddr.port if connection.laddr else None
+        if port in names and connection.pid is not None and connection.status != psutil.CONN_LISTEN:
+            counts[names[port]] = counts.get(names[port], 0) + 1
+    return counts
+
+
+def wait_until_idle(*servers, timeout=30):
+    """Wait until no server holds a client connection (every request done); return those still busy, by name."""
+    deadline = time.monotonic() + timeout
+    while busy(*servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return busy(*servers)

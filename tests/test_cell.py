@@ -1,15 +1,26 @@
 """A cell's run without pytest-benchmark: its rounds rule, its steps, its checks and its figures."""
 
 import re
+import statistics
 
 import pytest
 
-from fixtures.cell import CellRun, DiskTransfer
-from fixtures.estimate import Calibration, Plan, clock
-from fixtures.limits import BEATEN, WITHIN_NOISE, apply_limits
-from fixtures.matrix import cells
-from fixtures.options import Rounds, UploadOptions
-from fixtures.rounds import MAX_ROUNDS, MIN_ROUNDS, MIN_ROUNDS_LARGE, MIN_ROUNDS_SMALL, MIN_ROUNDS_TO_CONVERGE, SMALL, RoundsRule
+from fixtures.option_values import Rounds
+from fixtures.options import UploadOptions
+from fixtures.run.cell import CellRun
+from fixtures.run.estimate import Calibration, Plan, clock
+from fixtures.run.limits import BEATEN, WITHIN_NOISE, apply_limits
+from fixtures.run.matrix import cells
+from fixtures.run.rounds import (
+    MAX_ROUNDS,
+    MIN_ROUNDS,
+    MIN_ROUNDS_LARGE,
+    MIN_ROUNDS_SMALL,
+    MIN_ROUNDS_TO_CONVERGE,
+    SMALL,
+    RoundsRule,
+)
+from fixtures.run.transfers import DiskTransfer
 
 GB = 1 << 30
 
@@ -99,7 +110,8 @@ def test_a_cell_runs_each_step_once_per_round_and_verifies_every_round(datafile,
     # the warm-up is verified too, and counted in the totals, but not as a timed round
     assert session.totals["md5_checked"] == 5 and session.totals["bytes_received"] == 5 * datafile.size
     assert list(tmp_path.iterdir()) == []
-    assert benchmark.extra_info["median_ci_low"] <= benchmark.extra_info["median_ci_high"]
+    info = benchmark.extra_info
+    assert info["median_ci_low"] <= statistics.median(run.durations) <= info["median_ci_high"]
     assert benchmark.extra_info["rounds_mode"] == "fixed"
 
 
@@ -129,8 +141,9 @@ class CorruptingDisk(DiskTransfer):
 def test_an_md5_mismatch_fails_the_cell_and_is_counted(datafile, tmp_path):
     benchmark, session = Benchmark(), Session()
     with pytest.raises(pytest.fail.Exception, match="md5 mismatch for 1MB"):
-        with CellRun(session, None, benchmark, "disk", CorruptingDisk(datafile, tmp_path), datafile,
-                     RoundsRule(fixed=4)) as run:
+        with CellRun(
+            session, None, benchmark, "disk", CorruptingDisk(datafile, tmp_path), datafile, RoundsRule(fixed=4)
+        ) as run:
             benchmark.pedantic(run.round, setup=run.setup, teardown=run.teardown, rounds=run.rounds)
     assert session.totals["md5_mismatches"] == 1
     assert list(tmp_path.iterdir()) == []
@@ -153,7 +166,6 @@ def test_the_limit_check_separates_noise_from_a_real_beat():
     slower = ({"method": "o", "bytes": 100, "hops": 1}, [2.0] * 6)
     runs = [(Ran(data), info) for info, data in (limit, close, beyond, slower)]
     limits = apply_limits(runs)
-    assert limit[0]["fraction_of_socket_limit"] == 1.0
     assert close[0]["limit_check"] == WITHIN_NOISE
     assert beyond[0]["limit_check"] == BEATEN and beyond[0]["fraction_of_socket_limit"] == pytest.approx(2.0)
     assert "limit_check" not in slower[0] and slower[0]["fraction_of_socket_limit"] == pytest.approx(0.5)
@@ -164,8 +176,16 @@ def test_the_estimate_grows_with_sizes_rounds_and_cells(tmp_path):
     calibration = Calibration(md5_rate=500 * (1 << 20), process_start_s=0.2)
 
     def plan(sizes, rounds, methods=("request.stream-chunked",), to_generate=0):
-        options = UploadOptions(sizes=sizes, methods=list(methods), deployments=["werkzeug"], hops=[1],
-                                rounds=rounds, cell_time=1.0, timeout=None, data_dir=tmp_path)
+        options = UploadOptions(
+            sizes=sizes,
+            methods=list(methods),
+            deployments=["werkzeug"],
+            hops=[1],
+            rounds=rounds,
+            cell_time=1.0,
+            timeout=None,
+            data_dir=tmp_path,
+        )
         return Plan.of(cells(options), options, calibration=calibration, to_generate=to_generate).seconds
 
     small, large = plan([1 << 20], Rounds()), plan([GB], Rounds())
@@ -177,8 +197,16 @@ def test_the_estimate_grows_with_sizes_rounds_and_cells(tmp_path):
 
 def test_progress_scales_what_is_left_by_each_cells_own_share(tmp_path):
     calibration = Calibration(md5_rate=500 * (1 << 20), process_start_s=0.2)
-    options = UploadOptions(sizes=[1 << 20, GB], methods=["request.stream-chunked"], deployments=["werkzeug"],
-                            hops=[1], rounds=Rounds(), cell_time=1.0, timeout=None, data_dir=tmp_path)
+    options = UploadOptions(
+        sizes=[1 << 20, GB],
+        methods=["request.stream-chunked"],
+        deployments=["werkzeug"],
+        hops=[1],
+        rounds=Rounds(),
+        cell_time=1.0,
+        timeout=None,
+        data_dir=tmp_path,
+    )
     small, large = cells(options)
     plan = Plan.of([small, large], options, calibration=calibration)
     assert plan.shares[large] > 5 * plan.shares[small] > 0

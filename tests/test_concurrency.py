@@ -6,19 +6,28 @@ from dataclasses import replace
 
 import pytest
 
-from fixtures.concurrency import RssSampler
-from fixtures.live import final  # noqa: F401 (fixtures)
-from fixtures.matrix import cells
-from fixtures.report import write_report
+from fixtures.report.document import write_report
+from fixtures.run.concurrency import RssSampler
+from fixtures.run.matrix import cells
 
 
 def test_concurrency_multiplies_the_cells_and_marks_their_ids(upload_options):
-    options = replace(upload_options, sizes=[1 << 20], deployments=["werkzeug"], hops=[1],
-                      methods=["request.stream-chunked"], clients=("requests",), concurrency=(1, 4))
-    assert [c.id for c in cells(options)] == ["request.stream-chunked-werkzeug-1hop-1MB",
-                                             "request.stream-chunked-werkzeug-1hop-x4-1MB"]
+    options = replace(
+        upload_options,
+        sizes=[1 << 20],
+        deployments=["werkzeug"],
+        hops=[1],
+        methods=["request.stream-chunked"],
+        clients=("requests",),
+        concurrency=(1, 4),
+    )
+    assert [c.id for c in cells(options)] == [
+        "request.stream-chunked-werkzeug-1hop-1MB",
+        "request.stream-chunked-werkzeug-1hop-x4-1MB",
+    ]
 
 
+@pytest.mark.slow
 def test_bad_concurrency_is_a_usage_error_naming_it(run_suite):
     result = run_suite("--upload-concurrency=1,0", "--co")
     assert result.returncode == 4
@@ -31,11 +40,20 @@ def test_sampler_sums_every_process_of_the_chain_at_once(final):
     assert summed >= sum(p.memory_info().rss for p in final.processes()) * 0.9 > 0
 
 
+@pytest.mark.slow
 def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB",
-                       "--upload-concurrency=1,3", "--upload-deployments=werkzeug", "--upload-hops=1",
-                       "--upload-methods=request.stream-chunked", f"--benchmark-json={run_json}")
+    result = run_suite(
+        "tests/test_upload_benchmarks.py",
+        "--benchmark-only",
+        "--upload-rounds=1",
+        "--upload-sizes=1MB",
+        "--upload-concurrency=1,3",
+        "--upload-deployments=werkzeug",
+        "--upload-hops=1",
+        "--upload-methods=request.stream-chunked",
+        f"--benchmark-json={run_json}",
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     run = json.loads(run_json.read_text())
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
@@ -46,7 +64,9 @@ def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_suite,
     single = infos["test_upload[request.stream-chunked-werkzeug-1hop-1MB]"]
     assert single["concurrency"] == 1 and single["uploads"] == 1
     summary = run["upload_bench"]
-    assert summary["md5_checked"] == 2 * 2 + 2 + 2 * 3 and summary["md5_mismatches"] == 0  # baselines, 1, 3: warm-up + round
+    assert (
+        summary["md5_checked"] == 2 * 2 + 2 + 2 * 3 and summary["md5_mismatches"] == 0
+    )  # baselines, 1, 3: warm-up + round
     assert summary["bytes_received"] == summary["bytes_sent"] == summary["md5_checked"] << 20
     report = write_report([run_json], tmp_path / "report").read_text()
     assert re.search(r"\| 1MB \| request\.stream \(chunked copy\) \| werkzeug \| 1 \| [\d.]+ \| .* \| 0 \|", report)
@@ -54,10 +74,20 @@ def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_suite,
     assert "| At once |" in report
 
 
+@pytest.mark.slow
 def test_a_batch_whose_uploads_fail_says_how_many_and_why(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-rounds=1",
-                       "--upload-sizes=2MB", "--upload-concurrency=3", "--upload-deployments=werkzeug", "--upload-hops=1",
-                       "--upload-methods=request.stream-writelines", "--upload-timeout=1", f"--benchmark-json={run_json}")
+    result = run_suite(
+        "tests/test_upload_benchmarks.py::test_upload",
+        "--benchmark-only",
+        "--upload-rounds=1",
+        "--upload-sizes=2MB",
+        "--upload-concurrency=3",
+        "--upload-deployments=werkzeug",
+        "--upload-hops=1",
+        "--upload-methods=request.stream-writelines",
+        "--upload-timeout=1",
+        f"--benchmark-json={run_json}",
+    )
     assert result.returncode == 1, result.stdout[-3000:]
     assert re.search(r"[123] of 3 uploads at once failed: [123]× over the budget", result.stdout), result.stdout[-3000:]

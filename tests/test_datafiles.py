@@ -2,7 +2,7 @@
 
 import hashlib
 
-from fixtures.datafiles import DataFiles
+from fixtures.data.datafiles import DataFiles
 
 SIZE = 3 << 20
 

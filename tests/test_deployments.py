@@ -1,18 +1,18 @@
 """Every deployment: serves every method intact, refuses what it cannot read, stops without orphans."""
 
 import hashlib
+import os
 import re
 import signal
-import os
 import time
 
 import psutil
 import pytest
 import requests
 
-from fixtures.integrity import verify_and_delete
-from fixtures.methods import METHODS
-from fixtures.servers import Chain
+from fixtures.data.integrity import verify_and_delete
+from fixtures.processes.servers import Chain
+from fixtures.uploads.methods import METHODS
 from server_app.config import IDLE_TIMEOUT, WORKER_TIMEOUT
 from server_app.deployments import DEPLOYMENTS, RECORDED_OPTIONS, WERKZEUG_OPTIONS, command_settings
 from tests.conftest import STARTED, alive, start_suite
@@ -22,8 +22,13 @@ SIZE = 1 << 20
 
 def deployment_params():
     return [
-        pytest.param(name, id=name, marks=pytest.mark.skipif(
-            not d.available(), reason=f"deployment {name} needs the package {d.package}, which is not installed"))
+        pytest.param(
+            name,
+            id=name,
+            marks=pytest.mark.skipif(
+                not d.available(), reason=f"deployment {name} needs the package {d.package}, which is not installed"
+            ),
+        )
         for name, d in DEPLOYMENTS.items()
     ]
 
@@ -59,12 +64,14 @@ def test_recorded_settings_are_the_flags_the_command_passes(name):
     for flag in flags:
         key, equals, value = flag[2:].partition("=")
         following = argv[argv.index(flag) + 1] if argv.index(flag) + 1 < len(argv) else None
-        assert settings[key] == (value if equals else following if following and not following.startswith("--")
-                                 else True)
+        assert settings[key] == (
+            value if equals else following if following and not following.startswith("--") else True
+        )
     # gunicorn's timeout bounds a whole request (its sync workers set no socket timeout: the app does);
     # uWSGI's and waitress's bound the wait for the next bytes of a body.
     timeout, seconds = {"gunicorn": ("timeout", WORKER_TIMEOUT), "waitress": ("channel-timeout", IDLE_TIMEOUT)}.get(
-        name, ("socket-timeout", IDLE_TIMEOUT))
+        name, ("socket-timeout", IDLE_TIMEOUT)
+    )
     assert settings[timeout] == str(seconds)
 
 
@@ -76,7 +83,7 @@ def test_command_settings_reads_every_form_of_flag():
 
 def chunked_body(data, block=64 << 10):
     for start in range(0, len(data), block):
-        yield data[start:start + block]
+        yield data[start : start + block]
 
 
 @pytest.mark.parametrize("deployment", deployment_params())
@@ -84,8 +91,12 @@ def test_chunked_body_arrives_intact_or_is_refused_never_stored_short(server_fac
     data = os.urandom(3 << 20)
     server = server_factory.spawn(deployment)
     try:
-        response = requests.post(f"{server.url}/upload/stream-chunked", data=chunked_body(data),
-                                 headers={"Content-Type": "application/octet-stream"}, timeout=60)
+        response = requests.post(
+            f"{server.url}/upload/stream-chunked",
+            data=chunked_body(data),
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=60,
+        )
         stored = sorted(server.upload_dir.iterdir())
         if response.status_code == 200:
             assert [p.name for p in stored] == [response.json()["stored_name"]]
@@ -97,15 +108,20 @@ def test_chunked_body_arrives_intact_or_is_refused_never_stored_short(server_fac
         server_factory.stop(server)
 
 
-
-
 @pytest.mark.parametrize("deployment", deployment_params())
+@pytest.mark.slow
 def test_server_killed_mid_upload_fails_that_cell_and_the_run_goes_on(tmp_path, upload_options, deployment):
     basetemp = tmp_path / "basetemp"
     proc = start_suite(
-        tmp_path, upload_options.data_dir, "-s",
-        "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=256MB", "--upload-hops=1",
-        f"--upload-deployments={deployment}", "--upload-rounds=1",
+        tmp_path,
+        upload_options.data_dir,
+        "-s",
+        "tests/test_upload_benchmarks.py::test_upload",
+        "--benchmark-only",
+        "--upload-sizes=256MB",
+        "--upload-hops=1",
+        f"--upload-deployments={deployment}",
+        "--upload-rounds=1",
         "--upload-methods=request.stream-chunked,request.files",
         basetemp=basetemp,
     )

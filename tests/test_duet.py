@@ -7,17 +7,17 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
 
-from fixtures import duet, sides
-from fixtures.datafiles import DataFiles
-from fixtures.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
-from fixtures.stats import paired_ratio, smallest_wilcoxon_p
-from fixtures.ownership import NAME_PREFIX
-from fixtures.rounds import RoundsRule
-from tests.conftest import ROOT, alive, server_pids, start_suite
+from fixtures.data.datafiles import DataFiles
+from fixtures.processes import sides
+from fixtures.processes.ownership import NAME_PREFIX
+from fixtures.run import duet
+from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
+from fixtures.run.rounds import RoundsRule
+from fixtures.run.stats import paired_ratio, smallest_wilcoxon_p
+from tests.conftest import ROOT, alive, server_pids, start_suite, wait_for
 from tests.data.slow_endpoint import make as make_slowed_checkout
 
 SIZE = 8 << 20
@@ -123,7 +123,7 @@ def test_a_side_whose_interpreter_imports_the_code_from_elsewhere_is_refused(tmp
     subprocess.run(["git", "clone", "--quiet", "--shared", str(ROOT), str(checkout)], check=True)
     assert sides.probe(checkout, sys.executable)["server_app"].startswith(str(checkout))
     ignoring = tmp_path / "python"  # a Python that ignores PYTHONPATH (-E) imports the installed checkout instead
-    ignoring.write_text(f"#!/bin/sh\nexec {sys.executable} -E \"$@\"\n")
+    ignoring.write_text(f'#!/bin/sh\nexec {sys.executable} -E "$@"\n')
     ignoring.chmod(ignoring.stat().st_mode | stat.S_IEXEC)
     with pytest.raises(sides.SideError, match="imports server_app from .*, not from the checkout"):
         sides.probe(checkout, str(ignoring))
@@ -131,8 +131,13 @@ def test_a_side_whose_interpreter_imports_the_code_from_elsewhere_is_refused(tmp
 
 # whole runs
 
-DUET_CELL = ("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=256KB",
-             "--upload-deployments=werkzeug", "--upload-hops=1")
+DUET_CELL = (
+    "tests/test_upload_benchmarks.py::test_upload",
+    "--benchmark-only",
+    "--upload-sizes=256KB",
+    "--upload-deployments=werkzeug",
+    "--upload-hops=1",
+)
 
 
 def duet_of(run_json):
@@ -143,8 +148,14 @@ def duet_of(run_json):
 @pytest.mark.slow
 def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its_worktree(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
-    result = run_suite(*DUET_CELL, "--upload-methods=request.stream-chunked", "--upload-against=HEAD",
-                       "--upload-duet-seed=7", "--benchmark-save-data", f"--benchmark-json={run_json}")
+    result = run_suite(
+        *DUET_CELL,
+        "--upload-methods=request.stream-chunked",
+        "--upload-against=HEAD",
+        "--upload-duet-seed=7",
+        "--benchmark-save-data",
+        f"--benchmark-json={run_json}",
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     run, cells = duet_of(run_json)
     [record] = cells.values()
@@ -171,12 +182,20 @@ def test_a_duet_flags_a_slowed_endpoint_and_the_gate_exits_6(run_suite, tmp_path
     slowed = tmp_path / "slowed"
     make_slowed_checkout(slowed, 3.0)  # the chunked copy sleeps 3x its own time at its end
     run_json = tmp_path / "run.json"
-    result = run_suite(*DUET_CELL, "--upload-methods=request.stream-chunked,request.stream-64k",
-                       f"--upload-against={slowed}", "--upload-fail-on=slower", "--upload-cell-time=1",
-                       f"--benchmark-json={run_json}")  # a second of pairs a cell: a verdict that does not flicker
+    result = run_suite(
+        *DUET_CELL,
+        "--upload-methods=request.stream-chunked,request.stream-64k",
+        f"--upload-against={slowed}",
+        "--upload-fail-on=slower",
+        "--upload-cell-time=1",
+        f"--benchmark-json={run_json}",
+    )  # a second of pairs a cell: a verdict that does not flicker
     assert result.returncode == duet.REGRESSION_EXIT, result.stdout[-3000:]
     _, cells = duet_of(run_json)
-    changed, other = cells["request.stream-chunked-werkzeug-1hop-256KB"], cells["request.stream-64k-werkzeug-1hop-256KB"]
+    changed, other = (
+        cells["request.stream-chunked-werkzeug-1hop-256KB"],
+        cells["request.stream-64k-werkzeug-1hop-256KB"],
+    )
     assert changed["verdict"] == SLOWER and changed["paired_ratio_ci_low"] > 1
     assert other["verdict"] != SLOWER  # the 64 KiB copy is another endpoint: B's servers run B's code, not A's
     assert "flagged slower" in result.stdout and "request.stream-chunked-werkzeug-1hop-256KB: B/A" in result.stdout
@@ -188,20 +207,28 @@ def test_a_wrong_md5_in_a_duet_still_fails_the_run(run_suite, tmp_path):
     datafile = DataFiles(data_dir).get(256 << 10)
     sidecar = datafile.path.with_name(datafile.path.name + ".md5.json")
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "md5": "0" * 32}))
-    result = run_suite(*DUET_CELL, "--upload-methods=request.stream-chunked", "--upload-against=HEAD",
-                       "--upload-fail-on=slower", f"--upload-data-dir={data_dir}")
+    result = run_suite(
+        *DUET_CELL,
+        "--upload-methods=request.stream-chunked",
+        "--upload-against=HEAD",
+        "--upload-fail-on=slower",
+        f"--upload-data-dir={data_dir}",
+    )
     assert result.returncode == 1, result.stdout[-3000:]
     assert "md5 mismatch for 256KB" in result.stdout and "1 failed" in result.stdout
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args, message", [
-    (("--upload-fail-on=slower",), "--upload-fail-on=slower judges a duet"),
-    (("--upload-fail-on=faster",), "argument --upload-fail-on: invalid choice: 'faster'"),
-    (("--upload-against=no-such-ref-4711",), "'no-such-ref-4711' is neither a directory nor a git ref"),
-    (("--upload-against-python=/nonexistent/python",), "is not a Python interpreter"),
-    (("--upload-against=HEAD", "--upload-target=http://127.0.0.1:9"), "cannot be used with --upload-target"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--upload-fail-on=slower",), "--upload-fail-on=slower judges a duet"),
+        (("--upload-fail-on=faster",), "argument --upload-fail-on: invalid choice: 'faster'"),
+        (("--upload-against=no-such-ref-4711",), "'no-such-ref-4711' is neither a directory nor a git ref"),
+        (("--upload-against-python=/nonexistent/python",), "is not a Python interpreter"),
+        (("--upload-against=HEAD", "--upload-target=http://127.0.0.1:9"), "cannot be used with --upload-target"),
+    ],
+)
 def test_bad_duet_options_are_refused_by_name(run_suite, args, message):
     result = run_suite(*DUET_CELL, *args)
     assert result.returncode == 4, result.stdout[-2000:]
@@ -214,9 +241,17 @@ def test_bad_duet_options_are_refused_by_name(run_suite, args, message):
 def rejudged(name):
     """Return the cells of a saved duet judged again from their rounds, and the verdicts the run recorded."""
     saved = json.loads((ROOT / "tests" / "data" / name).read_text())["upload_bench"]["duet"]["cells"]
-    cells = [DuetCell(c["test"], c["bytes"], c["a_rounds"], c["against_rounds"],
-                      a_over_budget=c["a_MBps"] * (1 << 20) if c["a_over_budget"] else None,
-                      b_over_budget=c["b_MBps"] * (1 << 20) if c["b_over_budget"] else None) for c in saved]
+    cells = [
+        DuetCell(
+            c["test"],
+            c["bytes"],
+            c["a_rounds"],
+            c["against_rounds"],
+            a_over_budget=c["a_MBps"] * (1 << 20) if c["a_over_budget"] else None,
+            b_over_budget=c["b_MBps"] * (1 << 20) if c["b_over_budget"] else None,
+        )
+        for c in saved
+    ]
     return judge(cells), {c["cell"]: c["verdict"] for c in saved}
 
 
@@ -232,32 +267,45 @@ def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_a
     assert {c.name: c.verdict for c in cells} == recorded
     slower = {c.name for c in duet.flagged(cells, SLOWER)}
     endpoint = {c.name for c in cells if c.name.startswith("request.stream-chunked-")}  # and -generator: one endpoint
-    assert len(slower & endpoint) == 12 and len(slower - endpoint) == 1  # the README says which, and why
-    assert duet.flagged(cells, FASTER) == []
+    # docs/duet.md says which, and why: 15 of the endpoint's 18 cells at 8MB, all 18 at 256KB, and with 37
+    # discoveries Benjamini-Hochberg lets a few cells of other endpoints through
+    assert len(slower & endpoint) == 33 and len(slower - endpoint) == 2
+    assert len(duet.flagged(cells, FASTER)) == 2 and not {c.name for c in duet.flagged(cells, FASTER)} & endpoint
 
 
 @pytest.mark.slow
 def test_ctrl_c_in_a_duet_stops_both_sides_and_removes_the_worktree(tmp_path, upload_options):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout[:12]
-    proc = start_suite(tmp_path, upload_options.data_dir, "-s", "tests/test_upload_benchmarks.py::test_upload",
-                       "--benchmark-only", "--upload-sizes=32MB", "--upload-deployments=werkzeug", "--upload-hops=1",
-                       "--upload-methods=request.stream-writelines", "--upload-timeout=600", "--upload-against=HEAD",
-                       basetemp=tmp_path / "basetemp")
+    proc = start_suite(
+        tmp_path,
+        upload_options.data_dir,
+        "-s",
+        "tests/test_upload_benchmarks.py::test_upload",
+        "--benchmark-only",
+        "--upload-sizes=32MB",
+        "--upload-deployments=werkzeug",
+        "--upload-hops=1",
+        "--upload-methods=request.stream-writelines",
+        "--upload-timeout=600",
+        "--upload-against=HEAD",
+        basetemp=tmp_path / "basetemp",
+    )
     worktree = sides.WORKTREES / f"{NAME_PREFIX}{proc.pid}-{head}"  # ownership's name: the run's pid, the commit
-    output, deadline = "", time.monotonic() + 60
-    while time.monotonic() < deadline and not list((tmp_path / "basetemp").rglob(".upload-*.partial")):
-        time.sleep(0.2)  # until A's warm-up upload is under way: writelines takes half a minute for 32MB
-    partials = list((tmp_path / "basetemp").rglob(".upload-*.partial"))
+    output = ""
+    # until A's warm-up upload is under way: writelines takes half a minute for 32MB
+    wait_for(lambda: list((tmp_path / "basetemp").rglob(".upload-*.partial")), "A's warm-up upload")
     existed = worktree.is_dir()
     proc.send_signal(signal.SIGINT)
     output += proc.communicate(timeout=120)[0]
-    assert partials and existed, output[-3000:]
+    assert existed, output[-3000:]
     pids = server_pids(output)
     assert len(pids) == 3, output[-3000:]  # A's server, B's server (from the worktree), the limit's receiver
     assert alive(pids) == []
     assert not worktree.exists()
-    assert "upload-against" not in subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True,
-                                                 text=True).stdout
+    assert (
+        "upload-against"
+        not in subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
+    )
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
 
 
@@ -270,19 +318,32 @@ def test_a_few_pairs_within_the_minimum_effect_are_not_called_unchanged():
 
 @pytest.mark.slow
 def test_a_duet_pairs_cells_behind_nginx_and_batches_of_uploads_too(run_suite, tmp_path):
-    from fixtures import fronts
+    from fixtures.processes import fronts
 
     if fronts.nginx_binary() is None:
         pytest.skip(fronts.MISSING)
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=256KB",
-                       "--upload-deployments=gunicorn", "--upload-hops=1", "--upload-methods=request.stream-chunked",
-                       "--upload-fronts=none,nginx", "--upload-concurrency=1,2", "--upload-rounds=2",
-                       "--upload-against=HEAD", f"--benchmark-json={run_json}")
+    result = run_suite(
+        "tests/test_upload_benchmarks.py::test_upload",
+        "--benchmark-only",
+        "--upload-sizes=256KB",
+        "--upload-deployments=gunicorn",
+        "--upload-hops=1",
+        "--upload-methods=request.stream-chunked",
+        "--upload-fronts=none,nginx",
+        "--upload-concurrency=1,2",
+        "--upload-rounds=2",
+        "--upload-against=HEAD",
+        f"--benchmark-json={run_json}",
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     run, cells = duet_of(run_json)
     assert len(cells) == 4 and all(c["pairs"] == 2 and c["b_MBps"] for c in cells.values())
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"] if "verdict" in b["extra_info"]}
     assert sorted((i["front"], i["concurrency"]) for i in infos.values()) == [
-        ("nginx", 1), ("nginx", 2), ("none", 1), ("none", 2)]
+        ("nginx", 1),
+        ("nginx", 2),
+        ("none", 1),
+        ("none", 2),
+    ]
     assert all(i["against_md5_verified"] == 2 for i in infos.values())  # B's rounds, each batch checked

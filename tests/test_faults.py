@@ -1,6 +1,6 @@
 """The fault matrix: hostile clients over raw sockets against every deployment, as final hop and as relay.
 
-Each fault ends in the answer fixtures/faults.py expects (a 4xx with a JSON error that names it, or a
+Each fault ends in the answer tests/faults.py expects (a 4xx with a JSON error that names it, or a
 closed connection where the server itself drops the request before the app sees it), nothing stored
 or spooled, and both servers answering /health within 2 s afterwards. The servers run with a limit
 and a short idle timeout, so that every fault ends within seconds.
@@ -15,13 +15,28 @@ from pathlib import Path
 import pytest
 import requests
 
-from fixtures.faults import (CLOSE, CLOSED, FAULTS, FAULTS_END, FAULTS_START, IDLE, LIMIT, OCTET, answered_by_server,
-                             applies, names_the_problem,
-                             chunked, exchange, faults_table, payload, request_head)
-from fixtures.live import wait_until_empty, wait_until_idle
-from fixtures.servers import watch_logs
+from fixtures.processes.servers import watch_logs
 from server_app.deployments import DEPLOYMENTS
 from server_app.receiving import ENDPOINTS, MULTIPART_ENDPOINTS
+from tests.conftest import wait_until_empty, wait_until_idle
+from tests.faults import (
+    CLOSE,
+    CLOSED,
+    FAULTS,
+    FAULTS_END,
+    FAULTS_START,
+    IDLE,
+    LIMIT,
+    OCTET,
+    answered_by_server,
+    applies,
+    chunked,
+    exchange,
+    faults_table,
+    names_the_problem,
+    payload,
+    request_head,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # A hang guard, not a measurement: waitress looks for idle connections once per cleanup interval.
@@ -30,11 +45,15 @@ HEALTH_WITHIN = 2
 SERVER_OPTIONS = ["--max-content-length", str(LIMIT), "--idle-timeout", str(IDLE)]
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(name, id=name,
-                 marks=pytest.mark.skipif(not d.available(), reason=f"pip install {d.package} to test {name}"))
-    for name, d in DEPLOYMENTS.items()
-])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(
+            name, id=name, marks=pytest.mark.skipif(not d.available(), reason=f"pip install {d.package} to test {name}")
+        )
+        for name, d in DEPLOYMENTS.items()
+    ],
+)
 def servers(request, server_factory):
     """Spawn a final hop and a relay in front of it, both of one deployment, with the limit and idle timeout."""
     final = server_factory.spawn(request.param, extra_args=SERVER_OPTIONS)
@@ -50,7 +69,9 @@ def cases():
             if fault.multipart_only and endpoint not in MULTIPART_ENDPOINTS:
                 continue
             for hops in (1, 2):
-                yield pytest.param(fault, endpoint, hops, id=f"{fault.name}-{endpoint}-{hops}hop{'s' if hops > 1 else ''}")
+                yield pytest.param(
+                    fault, endpoint, hops, id=f"{fault.name}-{endpoint}-{hops}hop{'s' if hops > 1 else ''}"
+                )
 
 
 def health_answers(server) -> bool:
@@ -97,7 +118,7 @@ def test_a_chunked_body_over_the_limit_never_takes_more_disk_than_the_limit(requ
     final, relay = servers
     watch_logs(request.node, servers)
     deployment = DEPLOYMENTS[final.deployment]
-    if not deployment.reads_chunked or (hops > 1 and not deployment.dechunks):
+    if not deployment.takes_chunked(hops):
         pytest.skip(f"{deployment.name} answers a chunked body with 411 before reading it")
     entry = relay if hops > 1 else final
     largest, sending = [0], threading.Event()
@@ -112,7 +133,7 @@ def test_a_chunked_body_over_the_limit_never_takes_more_disk_than_the_limit(requ
         while sending.is_set():
             largest[0] = max([largest[0], *map(size, final.upload_dir.iterdir())])
 
-    block = chunked(payload(1 << 20))[:-len(b"0\r\n\r\n")]  # 1 MiB in 64 KiB chunks, no end
+    block = chunked(payload(1 << 20))[: -len(b"0\r\n\r\n")]  # 1 MiB in 64 KiB chunks, no end
     with socket.create_connection(("127.0.0.1", entry.port), timeout=ANSWER_WITHIN) as sock:
         sending.set()
         watcher = threading.Thread(target=watch, daemon=True)
@@ -139,8 +160,9 @@ def test_a_relay_drops_a_next_hop_that_stops_taking_the_body(request, server_fac
     accepted = []
     acceptor = threading.Thread(target=lambda: accepted.append(stalled.accept()), daemon=True)
     acceptor.start()
-    relay = server_factory.spawn(next_hop=f"http://127.0.0.1:{stalled.getsockname()[1]}",
-                                 extra_args=["--idle-timeout", str(IDLE)])
+    relay = server_factory.spawn(
+        next_hop=f"http://127.0.0.1:{stalled.getsockname()[1]}", extra_args=["--idle-timeout", str(IDLE)]
+    )
     watch_logs(request.node, [relay])
     try:
         body = payload(64 << 20)  # far more than the socket buffers between relay and next hop hold
@@ -156,8 +178,9 @@ def test_a_relay_drops_a_next_hop_that_stops_taking_the_body(request, server_fac
         stalled.close()
 
 
-def test_readme_faults_table_is_the_registry():
-    readme = (ROOT / "README.md").read_text()
-    start, end = readme.index(FAULTS_START) + len(FAULTS_START), readme.index(FAULTS_END)
-    assert readme[start:end].strip() == faults_table().strip(), \
-        "README's faults table is stale: regenerate it with `python -m fixtures.faults`"
+def test_docs_faults_table_is_the_registry():
+    page = (ROOT / "docs" / "safety.md").read_text()
+    start, end = page.index(FAULTS_START) + len(FAULTS_START), page.index(FAULTS_END)
+    assert page[start:end].strip() == faults_table().strip(), (
+        "docs/safety.md's faults table is stale: regenerate it with `python -m tests.faults`"
+    )

@@ -5,36 +5,51 @@ import re
 
 import pytest
 
-from fixtures import fronts
+from fixtures.processes import fronts
 from tests.conftest import alive, server_pids
 
 needs_nginx = pytest.mark.skipif(fronts.nginx_binary() is None, reason=fronts.MISSING)
 
 
-@pytest.mark.parametrize("front, protocol, expected", [
-    ("nginx", "http", ["proxy_pass http://127.0.0.1:9000;", "proxy_request_buffering on;"]),
-    ("nginx-streaming", "http", ["proxy_pass http://127.0.0.1:9000;", "proxy_request_buffering off;",
-                                 "proxy_http_version 1.1;"]),
-    ("nginx-streaming", "uwsgi", ["uwsgi_pass 127.0.0.1:9000;", "uwsgi_request_buffering off;", "uwsgi_params;"]),
-])
+@pytest.mark.parametrize(
+    "front, protocol, expected",
+    [
+        ("nginx", "http", ["proxy_pass http://127.0.0.1:9000;", "proxy_request_buffering on;"]),
+        (
+            "nginx-streaming",
+            "http",
+            ["proxy_pass http://127.0.0.1:9000;", "proxy_request_buffering off;", "proxy_http_version 1.1;"],
+        ),
+        ("nginx-streaming", "uwsgi", ["uwsgi_pass 127.0.0.1:9000;", "uwsgi_request_buffering off;", "uwsgi_params;"]),
+    ],
+)
 def test_config_passes_to_the_upstream_with_the_fronts_buffering(tmp_path, front, protocol, expected):
     if protocol == "uwsgi" and fronts.nginx_binary() is None:
         pytest.skip(fronts.MISSING)
     text = fronts.config(front, "127.0.0.1", 8000, tmp_path, 9000, protocol)
     for line in [*expected, "listen 127.0.0.1:8000;", "client_max_body_size 0;", f"pid {tmp_path}/nginx.pid;"]:
         assert line in text
-    assert re.findall(r"_temp_path (\S+);", text) and all(p.startswith(str(tmp_path)) for p in
-                                                          re.findall(r"_temp_path (\S+);", text))
+    assert re.findall(r"_temp_path (\S+);", text) and all(
+        p.startswith(str(tmp_path)) for p in re.findall(r"_temp_path (\S+);", text)
+    )
 
 
 @needs_nginx
+@pytest.mark.slow
 def test_matrix_through_both_fronts_stores_every_byte_and_records_the_front(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-rounds=1", "-s",
-                       "--upload-sizes=1MB", "--upload-fronts=nginx,nginx-streaming", "--upload-hops=1",
-                       "--upload-deployments=gunicorn,waitress,uwsgi",
-                       "--upload-methods=request.stream-chunked,request.files,request.stream-chunked-generator",
-                       f"--benchmark-json={run_json}")
+    result = run_suite(
+        "tests/test_upload_benchmarks.py::test_upload",
+        "--benchmark-only",
+        "--upload-rounds=1",
+        "-s",
+        "--upload-sizes=1MB",
+        "--upload-fronts=nginx,nginx-streaming",
+        "--upload-hops=1",
+        "--upload-deployments=gunicorn,waitress,uwsgi",
+        "--upload-methods=request.stream-chunked,request.files,request.stream-chunked-generator",
+        f"--benchmark-json={run_json}",
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     infos = {b["name"]: b["extra_info"] for b in json.loads(run_json.read_text())["benchmarks"]}
     assert len(infos) == 2 * 3 * 3 - 2  # a chunked body through nginx to uWSGI is skipped (the next test)
@@ -53,13 +68,15 @@ def test_matrix_through_both_fronts_stores_every_byte_and_records_the_front(run_
 
 @needs_nginx
 def test_nginx_hands_uwsgi_a_chunked_bodys_transfer_encoding_beside_its_length_which_is_why_the_cell_is_skipped(
-        server_factory, tmp_path):
-    from fixtures.clients import UploadFailed
-    from fixtures.methods import METHODS, NGINX_UWSGI_CHUNKED
-    from fixtures.servers import Chains
+    server_factory, tmp_path
+):
+    from fixtures.data import skips
+    from fixtures.processes.servers import Chains
+    from fixtures.uploads.clients import UploadFailed
+    from fixtures.uploads.methods import METHODS, NGINX_UWSGI_CHUNKED
 
     method = METHODS["request.stream-chunked-generator"]
-    assert method.skip_reason(("uwsgi",), behind_nginx=True) == NGINX_UWSGI_CHUNKED
+    assert method.skip_reason(("uwsgi",), behind_nginx=True) == skips.NGINX_UWSGI_CHUNKED.reason(NGINX_UWSGI_CHUNKED)
     assert method.skip_reason(("gunicorn",), behind_nginx=True) is None
     chains = Chains(server_factory)
     chain = chains.get(("uwsgi",), fronts.BUFFERED)

@@ -5,15 +5,24 @@ import os
 import re
 import shutil
 import signal
-import time
 
-from fixtures.datafiles import DataFiles
-from tests.conftest import alive, server_pids, start_suite
+import pytest
 
+from fixtures.data.datafiles import DataFiles
+from tests.conftest import alive, server_pids, start_writelines_run, wait_for
+
+
+@pytest.mark.slow
 def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
-    result = run_suite("tests/test_upload_benchmarks.py", "-s", "--benchmark-disable",
-                       "--upload-sizes=1MB", "--upload-deployments=werkzeug", "--upload-methods=request.stream-chunked,request.files",
-                       "--upload-hops=1,2")
+    result = run_suite(
+        "tests/test_upload_benchmarks.py",
+        "-s",
+        "--benchmark-disable",
+        "--upload-sizes=1MB",
+        "--upload-deployments=werkzeug",
+        "--upload-methods=request.stream-chunked,request.files",
+        "--upload-hops=1,2",
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "6 passed" in result.stdout  # 2 baselines, 2 methods x 2 chains
     pids = server_pids(result.stdout)
@@ -23,55 +32,50 @@ def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_budget_xfails_slow_upload_with_its_rate_exits_0_then_skips_larger_size(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=8MB,64MB",
-                       "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines,request.stream-chunked",
-                       "--upload-hops=1", "--upload-timeout=2", "-rxs", f"--benchmark-json={run_json}")
+    result = run_suite(
+        "tests/test_upload_benchmarks.py::test_upload",
+        "--benchmark-only",
+        "--upload-sizes=8MB,64MB",
+        "--upload-deployments=werkzeug",
+        "--upload-methods=request.stream-writelines,request.stream-chunked",
+        "--upload-hops=1",
+        "--upload-timeout=2",
+        "-rxs",
+        f"--benchmark-json={run_json}",
+    )
     out = result.stdout
     assert result.returncode == 0, out[-3000:]  # the seed's method being slow is what it measures, not a failure
-    assert re.search(r"XFAIL .*over budget, a measured outcome: request\.stream \(writelines\) (exceeded|would exceed) "
-                     r"2 s for 8MB \(\d+\.\d MB/s so far", out), out
-    assert re.search(r"ran at \d+\.\d\d MB/s for 8MB, which predicts \d+ s for 64MB, too close to or over the 2 s budget", out), out
+    assert re.search(
+        r"XFAIL .*over budget, a measured outcome: request\.stream \(writelines\) (exceeded|would exceed) "
+        r"2 s for 8MB \(\d+\.\d MB/s so far",
+        out,
+    ), out
+    assert re.search(
+        r"ran at \d+\.\d\d MB/s for 8MB, which predicts \d+ s for 64MB, too close to or over the 2 s budget", out
+    ), out
     assert "2 passed, 1 skipped, 1 xfailed" in out  # the chunked copy at both sizes
     [entry] = json.loads(run_json.read_text())["upload_bench"]["over_budget"]
     assert entry["size"] == "8MB" and entry["deployment"] == "werkzeug" and 0 < entry["rate_MBps"] < 8 / 2
 
 
-def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers, extra=()):
-    """Start a slow writelines benchmark in a pytest subprocess; return it and its output so far.
-
-    It returns once the run has started its servers, while its first upload is under way.
-    """
-    proc = start_suite(
-        tmp_path, upload_options.data_dir, "-s",
-        "tests/test_upload_benchmarks.py::test_upload", "--benchmark-only", "--upload-sizes=32MB",
-        "--upload-deployments=werkzeug", "--upload-methods=request.stream-writelines",
-        f"--upload-hops={hops}", "--upload-timeout=600", *extra,
-        basetemp=basetemp,
-    )
-    output = ""
-    deadline = time.monotonic() + 60
-    while len(server_pids(output)) < servers and time.monotonic() < deadline:
-        output += proc.stdout.readline()
-    return proc, output
-
-
+@pytest.mark.slow
 def test_sigint_mid_upload_stops_servers_and_leaves_no_file(tmp_path, upload_options):
     # two chain servers and the limit's receiver (a timed cell measures the limit before each round)
     proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=2, servers=3)
-    time.sleep(3)  # the upload is under way: writelines takes about a minute for 32MB
-    partials = list((tmp_path / "basetemp").rglob(".upload-*.partial"))
+    wait_for(lambda: list((tmp_path / "basetemp").rglob(".upload-*.partial")), "a partial upload")
     proc.send_signal(signal.SIGINT)
     output += proc.communicate(timeout=120)[0]
     pids = server_pids(output)
     assert len(pids) == 3, output
-    assert partials, "the upload was not under way when SIGINT was sent"
     assert alive(pids) == []
     assert "KeyboardInterrupt" in output
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.slow
 def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_path, upload_options):
     proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp-killed", hops=1, servers=2)
     proc.kill()  # no clean-up at all: the server is orphaned
@@ -79,9 +83,15 @@ def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_p
     orphans = server_pids(output)
     assert orphans and alive(orphans) == orphans
     try:
-        result = run_suite("tests/test_upload_benchmarks.py::test_upload", "-s", "--benchmark-disable",
-                           "--upload-sizes=1MB", "--upload-deployments=werkzeug",
-                           "--upload-methods=request.stream-chunked", "--upload-hops=1")
+        result = run_suite(
+            "tests/test_upload_benchmarks.py::test_upload",
+            "-s",
+            "--benchmark-disable",
+            "--upload-sizes=1MB",
+            "--upload-deployments=werkzeug",
+            "--upload-methods=request.stream-chunked",
+            "--upload-hops=1",
+        )
         assert result.returncode == 0, result.stdout[-3000:]
         assert alive(orphans) == []
         assert orphans[0] not in server_pids(result.stdout)
@@ -91,11 +101,19 @@ def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_p
         shutil.rmtree(tmp_path / "basetemp-killed", ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_every_method_once_stores_every_byte_intact_and_the_totals_add_up(run_suite, tmp_path):
     # every method through every chain of three servers (tox -e py runs all five, in this process)
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB",
-                       "--upload-deployments=werkzeug,gunicorn,waitress", f"--benchmark-json={run_json}", timeout=900)
+    result = run_suite(
+        "tests/test_upload_benchmarks.py",
+        "--benchmark-only",
+        "--upload-rounds=1",
+        "--upload-sizes=1MB",
+        "--upload-deployments=werkzeug,gunicorn,waitress",
+        f"--benchmark-json={run_json}",
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     run = json.loads(run_json.read_text())
     summary = run["upload_bench"]
@@ -108,11 +126,15 @@ def test_every_method_once_stores_every_byte_intact_and_the_totals_add_up(run_su
     assert all(b["extra_info"]["md5_verified"] == 1 for b in run["benchmarks"])
     uploads = [b["extra_info"] for b in run["benchmarks"] if b["name"].startswith("test_upload[")]
     assert all(info["stream_type"] and len(info["relay_stream_types"]) == info["hops"] - 1 for info in uploads)
-    [werkzeug] = [i for i in uploads if i["method"] == "request.stream (chunked copy)" and i["deployment"] == "werkzeug"
-                  and i["hops"] == 1]
+    [werkzeug] = [
+        i
+        for i in uploads
+        if i["method"] == "request.stream (chunked copy)" and i["deployment"] == "werkzeug" and i["hops"] == 1
+    ]
     assert werkzeug["stream_type"] == "werkzeug.wsgi.LimitedStream"  # what makes the seed's writelines slow
 
 
+@pytest.mark.slow
 def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_path):
     data_dir = tmp_path / "data"
     datafile = DataFiles(data_dir).get(1 << 20)
@@ -120,10 +142,17 @@ def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_pa
     record = json.loads(sidecar.read_text())
     sidecar.write_text(json.dumps({**record, "md5": "0" * 32}))  # the source's md5 is now wrong
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py::test_upload", "-s", "--benchmark-disable",
-                       "--upload-sizes=1MB", "--upload-deployments=werkzeug", "--upload-hops=1,2",
-                       "--upload-methods=request.stream-chunked", f"--upload-data-dir={data_dir}",
-                       f"--benchmark-json={run_json}")
+    result = run_suite(
+        "tests/test_upload_benchmarks.py::test_upload",
+        "-s",
+        "--benchmark-disable",
+        "--upload-sizes=1MB",
+        "--upload-deployments=werkzeug",
+        "--upload-hops=1,2",
+        "--upload-methods=request.stream-chunked",
+        f"--upload-data-dir={data_dir}",
+        f"--benchmark-json={run_json}",
+    )
     assert result.returncode == 1, result.stdout[-3000:]
     assert "md5 mismatch for 1MB" in result.stdout
     assert "2 failed" in result.stdout
@@ -133,9 +162,10 @@ def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_pa
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.slow
 def test_sigterm_mid_upload_cleans_up_like_ctrl_c(tmp_path, upload_options):
     proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2)
-    time.sleep(2)
+    wait_for(lambda: list((tmp_path / "basetemp").rglob(".upload-*.partial")), "a partial upload")
     proc.send_signal(signal.SIGTERM)
     output += proc.communicate(timeout=120)[0]
     pids = server_pids(output)
@@ -143,9 +173,16 @@ def test_sigterm_mid_upload_cleans_up_like_ctrl_c(tmp_path, upload_options):
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.slow
 def test_benchmark_only_deselects_the_suites_own_tests_instead_of_skipping_each(run_suite):
-    result = run_suite("--benchmark-only", "--upload-sizes=256KB", "--upload-methods=request.stream-chunked",
-                       "--upload-deployments=werkzeug", "--upload-hops=1", "-rs")
+    result = run_suite(
+        "--benchmark-only",
+        "--upload-sizes=256KB",
+        "--upload-methods=request.stream-chunked",
+        "--upload-deployments=werkzeug",
+        "--upload-hops=1",
+        "-rs",
+    )
     out = result.stdout
     assert result.returncode == 0, out[-3000:]
     assert "Skipping non-benchmark" not in out
@@ -153,32 +190,54 @@ def test_benchmark_only_deselects_the_suites_own_tests_instead_of_skipping_each(
     assert re.search(r"\b3 passed, \d+ deselected\b", out), out[-2000:]
 
 
+@pytest.mark.slow
 def test_upload_plan_prints_the_estimate_and_uploads_nothing(run_suite, upload_options):
     before = sorted(p.name for p in upload_options.data_dir.iterdir())
-    result = run_suite("--benchmark-only", "--upload-plan", "--upload-sizes=seed", "-s",
-                       "--upload-methods=request.stream-chunked,request.files", "--upload-deployments=werkzeug")
+    result = run_suite(
+        "--benchmark-only",
+        "--upload-plan",
+        "--upload-sizes=seed",
+        "-s",
+        "--upload-methods=request.stream-chunked,request.files",
+        "--upload-deployments=werkzeug",
+    )
     out = result.stdout
     assert result.returncode == 0, out[-3000:]
-    assert re.search(r"upload-bench plan: 16 cells and 8 baseline rows at 256MB, 512MB, 1GB, 2GB, .* "
-                     r"about [\d,]+ MB to move; estimated \d+ min \d\d s", out), out[-3000:]
+    assert re.search(
+        r"upload-bench plan: 16 cells and 8 baseline rows at 256MB, 512MB, 1GB, 2GB, .* "
+        r"about [\d,]+ MB to move; estimated \d+ min \d\d s",
+        out,
+    ), out[-3000:]
     assert server_pids(out) == []
     assert " passed" not in out and " failed" not in out
     assert sorted(p.name for p in upload_options.data_dir.iterdir()) == before  # no 2GB file written
 
 
+@pytest.mark.slow
 def test_durable_run_with_every_client_library_records_both_and_stores_every_byte(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB",
-                       "--upload-durable", "--upload-clients=all", "--upload-deployments=werkzeug", "--upload-hops=1",
-                       "--upload-methods=request.stream-chunked,request.stream-splice,request.files",
-                       f"--benchmark-json={run_json}")
+    result = run_suite(
+        "tests/test_upload_benchmarks.py",
+        "--benchmark-only",
+        "--upload-rounds=1",
+        "--upload-sizes=1MB",
+        "--upload-durable",
+        "--upload-clients=all",
+        "--upload-deployments=werkzeug",
+        "--upload-hops=1",
+        "--upload-methods=request.stream-chunked,request.stream-splice,request.files",
+        f"--benchmark-json={run_json}",
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     run = json.loads(run_json.read_text())
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
     assert len(infos) == 2 + 5 + 5 + 1  # the baselines; chunked copy and splice by 5 libraries; request.files
     assert all(info["durable"] is True and info["md5_verified"] == 1 for info in infos.values())
-    libraries = {info["client_library"]: info["client_library_version"] for name, info in infos.items()
-                 if name.startswith("test_upload[")}
+    libraries = {
+        info["client_library"]: info["client_library_version"]
+        for name, info in infos.items()
+        if name.startswith("test_upload[")
+    }
     assert set(libraries) == {"requests", "httpx", "urllib3", "pycurl", "sendfile"} and all(libraries.values())
     assert run["upload_bench"]["md5_mismatches"] == 0
 

@@ -7,9 +7,9 @@ import socket
 import pytest
 import requests
 
-from fixtures.live import files_in, final, relay, wait_until_empty  # noqa: F401 (fixtures)
 from server_app.deployments import DEPLOYMENTS
 from server_app.storage import STORED_NAME
+from tests.conftest import files_in, wait_until_empty
 
 LIMIT = 1 << 20
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -25,10 +25,13 @@ def assert_json_error(response, status):
     assert body["error"] and body["detail"]
 
 
-@pytest.mark.parametrize("deployment", [
-    pytest.param(name, id=name, marks=pytest.mark.skipif(not d.available(), reason=f"{d.package} not installed"))
-    for name, d in DEPLOYMENTS.items()
-])
+@pytest.mark.parametrize(
+    "deployment",
+    [
+        pytest.param(name, id=name, marks=pytest.mark.skipif(not d.available(), reason=f"{d.package} not installed"))
+        for name, d in DEPLOYMENTS.items()
+    ],
+)
 def test_body_over_the_limit_is_413_and_the_limit_keeps_the_servers_stream(server_factory, deployment):
     plain = server_factory.spawn(deployment)
     limited = server_factory.spawn(deployment, extra_args=["--max-content-length", str(LIMIT)])
@@ -61,11 +64,14 @@ def test_empty_body_is_400(final, endpoint):
     assert files_in(final) == []
 
 
-@pytest.mark.parametrize("endpoint, content_type", [
-    ("stream-chunked", "text/plain"),
-    ("files", "application/octet-stream"),
-    ("streaming-form-data", "application/json"),
-])
+@pytest.mark.parametrize(
+    "endpoint, content_type",
+    [
+        ("stream-chunked", "text/plain"),
+        ("files", "application/octet-stream"),
+        ("streaming-form-data", "application/json"),
+    ],
+)
 def test_wrong_content_type_is_415(final, endpoint, content_type):
     assert_json_error(post(final, endpoint, data=b"abc", headers={"Content-Type": content_type}), 415)
     assert files_in(final) == []
@@ -81,7 +87,7 @@ def test_multipart_without_the_file_field_is_400(final, endpoint):
 
 @pytest.mark.parametrize("endpoint", ["files", "streaming-form-data"])
 def test_malformed_multipart_is_400(final, endpoint):
-    body = b"--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\nnever closed"
+    body = b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nnever closed'
     response = post(final, endpoint, data=body, headers={"Content-Type": "multipart/form-data; boundary=b0undary"})
     assert_json_error(response, 400)
     assert wait_until_empty(final) == {}
@@ -95,8 +101,17 @@ def test_no_client_field_reaches_the_filesystem(final, relay, value, tmp_path):
     before = set(os.listdir(final.upload_dir.parent.parent))
     safe_header = value.replace("\x00", "%00")
     responses = [
-        post(final, "stream-chunked", data=b"payload", params={"name": value, "path": value},
-             headers={**OCTET, "X-Filename": safe_header, "Content-Disposition": f'attachment; filename="{safe_header}"'}),
+        post(
+            final,
+            "stream-chunked",
+            data=b"payload",
+            params={"name": value, "path": value},
+            headers={
+                **OCTET,
+                "X-Filename": safe_header,
+                "Content-Disposition": f'attachment; filename="{safe_header}"',
+            },
+        ),
         post(final, "files", files={"file": (value, b"payload")}),
         post(final, "streaming-form-data", files={"file": (value, b"payload")}),
         post(relay, "files", files={"file": (value, b"payload")}, params={"next": value}),
@@ -112,8 +127,16 @@ def test_no_client_field_reaches_the_filesystem(final, relay, value, tmp_path):
     assert files_in(relay) == []
 
 
-@pytest.mark.parametrize("path", ["/upload/..%2f..%2fhealth", "/upload/%00", "/uploads/..%2f..%2fetc%2fpasswd/md5",
-                                  "/uploads/upload-%00/md5", "/upload/../health"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/upload/..%2f..%2fhealth",
+        "/upload/%00",
+        "/uploads/..%2f..%2fetc%2fpasswd/md5",
+        "/uploads/upload-%00/md5",
+        "/upload/../health",
+    ],
+)
 def test_hostile_paths_are_refused(final, path):
     with socket.create_connection(("127.0.0.1", final.port)) as sock:
         sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc".encode())

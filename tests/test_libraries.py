@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from fixtures.clients import PROJECTION_AFTER, UploadFailed, UploadTimedOut
-from fixtures.libraries import LIBRARIES, REQUESTS, Library
-from fixtures.live import final, relay, wait_until_empty  # noqa: F401 (fixtures)
-from fixtures.matrix import cells
-from fixtures.methods import ALL_METHODS, METHODS, VARIANTS, method_for
+from fixtures.run.matrix import cells
+from fixtures.uploads.clients import PROJECTION_AFTER, UploadFailed, UploadTimedOut
+from fixtures.uploads.libraries import LIBRARIES, REQUESTS, Library
+from fixtures.uploads.methods import ALL_METHODS, METHODS, VARIANTS, method_for
+from tests.conftest import wait_until_empty
 
 OTHERS = [name for name in LIBRARIES if name != REQUESTS]
 SIZE = 3 * (1 << 20) + 12345  # several blocks of every library, and a tail that is no whole block
@@ -81,7 +81,11 @@ def test_variants_send_the_base_method_to_its_endpoint():
     for variant in VARIANTS.values():
         base = METHODS[variant.id.split("+")[0]]
         assert base.other_clients and variant.library in OTHERS
-        assert (variant.endpoint, variant.family, variant.needs_socket) == (base.endpoint, base.family, base.needs_socket)
+        assert (variant.endpoint, variant.family, variant.needs_socket) == (
+            base.endpoint,
+            base.family,
+            base.needs_socket,
+        )
         assert variant.send is LIBRARIES[variant.library].send
     assert len({m.name for m in ALL_METHODS.values()}) == len(ALL_METHODS)
     assert method_for("request.files", "httpx") is None  # multipart is requests' own
@@ -91,10 +95,17 @@ def test_variants_send_the_base_method_to_its_endpoint():
 def test_clients_option_adds_cells_beside_requests_only_where_a_library_sends_the_method(upload_options):
     from dataclasses import replace
 
-    options = replace(upload_options, sizes=[1 << 20], deployments=["werkzeug"], hops=[1],
-                      methods=["request.stream-chunked", "request.files"], clients=(REQUESTS, "pycurl"))
+    options = replace(
+        upload_options,
+        sizes=[1 << 20],
+        deployments=["werkzeug"],
+        hops=[1],
+        methods=["request.stream-chunked", "request.files"],
+        clients=(REQUESTS, "pycurl"),
+    )
     assert [c.id for c in cells(options)] == [
-        "request.stream-chunked-werkzeug-1hop-1MB", "request.stream-chunked+pycurl-werkzeug-1hop-1MB",
+        "request.stream-chunked-werkzeug-1hop-1MB",
+        "request.stream-chunked+pycurl-werkzeug-1hop-1MB",
         "request.files-werkzeug-1hop-1MB",
     ]
 

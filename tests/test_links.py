@@ -9,24 +9,27 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import replace
 
 import pytest
 
-from fixtures import clients, links
-from fixtures.estimate import Calibration, Plan
-from fixtures.matrix import cells
-from fixtures.ownership import NAME_PREFIX
-from fixtures.report import write_report
-from fixtures.rounds import rule_for
-from fixtures.servers import Chain
-from tests.conftest import ROOT, SUITE_ENV, alive, suite_command
-from tests.test_harness import server_pids, start_writelines_run
+from fixtures.processes import links
+from fixtures.processes.ownership import NAME_PREFIX
+from fixtures.processes.servers import Chain
+from fixtures.report.document import write_report
+from fixtures.run.estimate import Calibration, Plan
+from fixtures.run.matrix import cells
+from fixtures.run.rounds import rule_for
+from fixtures.uploads import clients
+from tests.conftest import ROOT, SUITE_ENV, alive, server_pids, start_writelines_run, suite_command, wait_for
 
 needs_links = pytest.mark.skipif(links.missing() is not None, reason=str(links.missing()))
-TINY = ["--upload-sizes=256KB", "--upload-deployments=werkzeug", "--upload-hops=1",
-        "--upload-methods=request.stream-chunked"]
+TINY = [
+    "--upload-sizes=256KB",
+    "--upload-deployments=werkzeug",
+    "--upload-hops=1",
+    "--upload-methods=request.stream-chunked",
+]
 
 
 def ours():
@@ -36,8 +39,9 @@ def ours():
 
 def qdisc(device, namespace=None):
     where = ["-n", namespace] if namespace else []
-    return subprocess.run(["tc", *where, "-s", "qdisc", "show", "dev", device], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["tc", *where, "-s", "qdisc", "show", "dev", device], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def sent_bytes(device, namespace=None) -> int:
@@ -51,14 +55,23 @@ def test_a_link_that_is_no_rate_is_refused_naming_it_and_what_is_allowed(text):
     assert str(error.value) == f"link {text!r} is invalid: expected {links.ALLOWED}"
 
 
+@pytest.mark.slow
 def test_bad_link_is_a_usage_error_naming_it(run_suite):
     result = run_suite("--upload-link=loopback,100mbps", "--co")
     assert result.returncode == 4
     assert "link '100mbps' is invalid: expected loopback, or a rate such as 100mbit or 1gbit" in result.stderr
 
 
-@pytest.mark.parametrize("text, name", [("100mbit", "100mbit"), ("0100MBit", "100mbit"), ("1000mbit", "1gbit"),
-                                        ("2500mbit", "2500mbit"), (" loopback ", "loopback")])
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("100mbit", "100mbit"),
+        ("0100MBit", "100mbit"),
+        ("1000mbit", "1gbit"),
+        ("2500mbit", "2500mbit"),
+        (" loopback ", "loopback"),
+    ],
+)
 def test_a_link_has_one_name_per_rate(text, name):
     assert links.parse_link(text) == name
 
@@ -70,12 +83,23 @@ def test_a_link_is_its_rate_less_the_frame_and_tcp_headers():
 
 
 def test_links_multiply_the_cells_and_name_the_link_in_ids_and_budget(upload_options):
-    options = replace(upload_options, sizes=[64 << 20], deployments=["werkzeug"], hops=[1], fronts=("none",),
-                      methods=["request.stream-chunked"], clients=("requests",), concurrency=(1,),
-                      links=("loopback", "100mbit"), timeout=None)
+    options = replace(
+        upload_options,
+        sizes=[64 << 20],
+        deployments=["werkzeug"],
+        hops=[1],
+        fronts=("none",),
+        methods=["request.stream-chunked"],
+        clients=("requests",),
+        concurrency=(1,),
+        links=("loopback", "100mbit"),
+        timeout=None,
+    )
     loopback, shaped = cells(options)
-    assert (loopback.id, shaped.id) == ("request.stream-chunked-werkzeug-1hop-64MB",
-                                        "request.stream-chunked-100mbit-to-werkzeug-1hop-64MB")
+    assert (loopback.id, shaped.id) == (
+        "request.stream-chunked-werkzeug-1hop-64MB",
+        "request.stream-chunked-100mbit-to-werkzeug-1hop-64MB",
+    )
     assert shaped.deployment == "100mbit>werkzeug"
     # a link slower than the floor rate has a budget at half its own rate
     assert options.budget(64 << 20, "100mbit") == pytest.approx(10 + (64 << 20) / (links.payload_rate("100mbit") / 2))
@@ -87,15 +111,28 @@ def test_links_multiply_the_cells_and_name_the_link_in_ids_and_budget(upload_opt
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="as another user the reason is root, not the tools")
+@pytest.mark.slow
 def test_without_ip_and_tc_the_link_cells_are_skipped_saying_how_to_get_them(tmp_path, upload_options):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python").symlink_to(sys.executable)
     env = {**SUITE_ENV, "PATH": str(bin_dir)}  # python, but no ip or tc
     result = subprocess.run(
-        suite_command(tmp_path, upload_options.data_dir, "tests/test_upload_benchmarks.py", "--benchmark-disable",
-                      "--upload-link=100mbit", "-rs", *TINY),
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        suite_command(
+            tmp_path,
+            upload_options.data_dir,
+            "tests/test_upload_benchmarks.py",
+            "--benchmark-disable",
+            "--upload-link=100mbit",
+            "-rs",
+            *TINY,
+        ),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = result.stdout
     assert result.returncode == 0, out[-3000:]
     assert "1 passed, 2 skipped" in out, out[-2000:]  # the disk copy; the link's cell and the limit across it
@@ -105,8 +142,13 @@ def test_without_ip_and_tc_the_link_cells_are_skipped_saying_how_to_get_them(tmp
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to become another user")
 def test_without_root_a_link_cannot_be_made_and_the_reason_says_so():
     # a real process that is not root: root's interpreter, imported first, then the effective user changed
-    done = subprocess.run([sys.executable, "-c", "from fixtures import links; import os; os.seteuid(65534); "
-                           "print(links.missing())"], cwd=ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "from fixtures import links; import os; os.seteuid(65534); print(links.missing())"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout.startswith("shaped links need root (network namespaces and tc)"), done.stdout
 
 
@@ -117,8 +159,13 @@ def test_a_link_is_a_namespace_routed_only_to_the_servers_end_and_shaped_both_wa
         link = made.get("100mbit")
         assert made.get("100mbit") is link  # one namespace per link
         assert link.namespace in links.namespaces()
-        routes = subprocess.run(["ip", "-n", link.namespace, "-4", "route", "show"], capture_output=True, text=True,
-                                check=True).stdout.strip().splitlines()
+        routes = (
+            subprocess.run(
+                ["ip", "-n", link.namespace, "-4", "route", "show"], capture_output=True, text=True, check=True
+            )
+            .stdout.strip()
+            .splitlines()
+        )
         subnet = ipaddress.ip_interface(f"{link.server_address}/30").network
         assert [route.split()[0] for route in routes] == [str(subnet)]  # no default route, nothing but the pair
         server_end, client_end = link.server_end, link.client_end
@@ -170,11 +217,18 @@ def test_a_namespace_of_a_session_that_is_gone_is_removed_and_one_of_a_running_s
 
 
 @needs_links
+@pytest.mark.slow
 def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespace(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
     before = ours()
-    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=2",
-                       "--upload-link=loopback,100mbit", f"--benchmark-json={run_json}", *TINY)
+    result = run_suite(
+        "tests/test_upload_benchmarks.py",
+        "--benchmark-only",
+        "--upload-rounds=2",
+        "--upload-link=loopback,100mbit",
+        f"--benchmark-json={run_json}",
+        *TINY,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     run = json.loads(run_json.read_text())
     by_name = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
@@ -196,24 +250,27 @@ def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespa
     table = report.split("## Links", 1)[1].split("## ", 1)[0]
     assert "| loopback: MB/s (of its limit) | 100mbit: MB/s (of its limit) |" in table
     [row] = [line for line in table.splitlines() if line.startswith("| 256KB | request.stream (chunked copy) |")]
-    assert re.fullmatch(r"\| 256KB \| request\.stream \(chunked copy\) \| werkzeug \| 1 \| [\d.]+ \(\d+%\) \| "
-                        r"[\d.]+ \(\d+%\) \| \d+ / \d+ \| \d+ / \d+ \|", row), row
+    assert re.fullmatch(
+        r"\| 256KB \| request\.stream \(chunked copy\) \| werkzeug \| 1 \| [\d.]+ \(\d+%\) \| "
+        r"[\d.]+ \(\d+%\) \| \d+ / \d+ \| \d+ / \d+ \|",
+        row,
+    ), row
 
 
 @needs_links
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_a_signal_mid_upload_across_a_link_stops_servers_and_removes_its_namespace(tmp_path, upload_options, signum):
     before = ours()
     # the link's limit receiver and the server; writelines takes about a minute for 32MB
-    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2,
-                                        extra=["--upload-link=100mbit"])
+    proc, output = start_writelines_run(
+        tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2, extra=["--upload-link=100mbit"]
+    )
     made = [name for name in ours() if name not in before]
-    time.sleep(3)
-    partials = list((tmp_path / "basetemp").rglob(".upload-*.partial"))
+    wait_for(lambda: list((tmp_path / "basetemp").rglob(".upload-*.partial")), "a partial upload")
     proc.send_signal(signum)
     output += proc.communicate(timeout=120)[0]
     assert made, output
-    assert partials, "the upload was not under way when the signal was sent"
     assert "KeyboardInterrupt" in output
     assert alive(server_pids(output)) == []
     assert [name for name in ours() if name in made] == []
@@ -229,15 +286,17 @@ def test_what_fails_inside_a_namespace_is_raised_as_it_was():
             port = server.getsockname()[1]
         with pytest.raises(ConnectionRefusedError):
             links.connect((link.server_address, port), 5, link.namespace)
-        assert links.inside(link.namespace, lambda: os.readlink("/proc/thread-self/ns/net")) != \
-            os.readlink("/proc/thread-self/ns/net")  # it ran in the link's namespace; this thread did not move
+        assert links.inside(link.namespace, lambda: os.readlink("/proc/thread-self/ns/net")) != os.readlink(
+            "/proc/thread-self/ns/net"
+        )  # it ran in the link's namespace; this thread did not move
     finally:
         made.close()
 
 
 @needs_links
 def test_a_multipart_body_held_in_memory_may_take_longer_than_the_connect_timeout_to_cross_a_link(
-        server_factory, data_files, monkeypatch):
+    server_factory, data_files, monkeypatch
+):
     # urllib3 sends a body held in memory (files=) with one sendall under the connect timeout. 8 MiB across
     # 32mbit: the sendall returns when all but the socket's buffer (4 MiB at most) has crossed, after about
     # 1 s, over a connect timeout of 0.3 s; the body must still arrive whole.
@@ -248,8 +307,9 @@ def test_a_multipart_body_held_in_memory_may_take_longer_than_the_connect_timeou
         link = made.get("32mbit")
         server = server_factory.spawn(host=link.server_address)
         try:
-            answer = links.inside(link.namespace, clients.send_files, f"{server.url}/upload/files", datafile.path,
-                                  datafile.size, 30)
+            answer = links.inside(
+                link.namespace, clients.send_files, f"{server.url}/upload/files", datafile.path, datafile.size, 30
+            )
             assert Chain([server]).verify_and_delete(answer, datafile) == datafile.size  # size and md5
         finally:
             server_factory.stop(server)

@@ -8,10 +8,10 @@ import psutil
 import pytest
 import requests
 
-from fixtures.live import files_in, final, relay, wait_until_empty  # noqa: F401 (fixtures)
-from fixtures.servers import ServerStartError, free_port
+from fixtures.processes.servers import ServerStartError, free_port
 from server_app.config import ENV_VAR, to_environment
 from server_app.deployments import DEPLOYMENTS
+from tests.conftest import files_in, wait_until_empty
 
 BODY = bytes(range(256)) * 8192  # 2 MiB
 MD5 = hashlib.md5(BODY).hexdigest()
@@ -31,9 +31,13 @@ def abort_halfway(url_path, server, content_type="application/octet-stream", bod
 def multipart(body):
     boundary = "b0undary"
     payload = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + body + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + body
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return f"multipart/form-data; boundary={boundary}", payload
 
 
@@ -51,8 +55,12 @@ def test_upload_aborted_halfway_leaves_no_file(final, relay, endpoint, via):
 
 
 def test_two_hops_store_the_exact_body_at_the_final_hop(final, relay):
-    answer = requests.post(f"{relay.url}/upload/stream-chunked", data=BODY,
-                           headers={"Content-Type": "application/octet-stream"}, timeout=30).json()
+    answer = requests.post(
+        f"{relay.url}/upload/stream-chunked",
+        data=BODY,
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=30,
+    ).json()
     assert answer["bytes"] == len(BODY)
     assert answer["via"][0]["forwarded"] == len(BODY)
     assert answer["pid"] == final.pid != answer["via"][0]["pid"]
@@ -70,9 +78,14 @@ def test_the_client_cannot_choose_the_next_hop(server_factory, final, relay):
         answer = requests.post(
             f"{relay.url}/upload/stream-chunked",
             params={"next": decoy.url, "next_hop": decoy.url, "url": decoy.url},
-            headers={"Content-Type": "application/octet-stream", "Next-Hop": decoy.url,
-                     "X-Forwarded-Host": f"127.0.0.1:{decoy.port}", "Host": f"127.0.0.1:{decoy.port}"},
-            data=BODY, timeout=30,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Next-Hop": decoy.url,
+                "X-Forwarded-Host": f"127.0.0.1:{decoy.port}",
+                "Host": f"127.0.0.1:{decoy.port}",
+            },
+            data=BODY,
+            timeout=30,
         ).json()
         assert answer["pid"] == final.pid
         assert files_in(decoy) == []
@@ -81,11 +94,16 @@ def test_the_client_cannot_choose_the_next_hop(server_factory, final, relay):
         server_factory.stop(decoy)
 
 
-@pytest.mark.parametrize("deployment", [
-    "werkzeug",
-    pytest.param("waitress", marks=pytest.mark.skipif(not DEPLOYMENTS["waitress"].available(),
-                                                      reason="waitress is not installed")),
-])
+@pytest.mark.parametrize(
+    "deployment",
+    [
+        "werkzeug",
+        pytest.param(
+            "waitress",
+            marks=pytest.mark.skipif(not DEPLOYMENTS["waitress"].available(), reason="waitress is not installed"),
+        ),
+    ],
+)
 def test_inherited_variables_turn_no_server_into_a_relay(server_factory, final, monkeypatch, tmp_path, deployment):
     # only --next-hop makes a relay; werkzeug is configured in-process, waitress through ENV_VAR
     monkeypatch.setenv("UPLOAD_BENCH_NEXT_HOP", final.url)
@@ -93,8 +111,12 @@ def test_inherited_variables_turn_no_server_into_a_relay(server_factory, final, 
     server = server_factory.spawn(deployment)
     try:
         assert requests.get(f"{server.url}/health", timeout=10).json()["role"] == "final"
-        answer = requests.post(f"{server.url}/upload/stream-chunked", data=BODY,
-                               headers={"Content-Type": "application/octet-stream"}, timeout=30).json()
+        answer = requests.post(
+            f"{server.url}/upload/stream-chunked",
+            data=BODY,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=30,
+        ).json()
         assert answer["pid"] in {p.pid for p in server.processes()} and "via" not in answer
         assert files_in(server) == [answer["stored_name"]] and files_in(final) == []
         (server.upload_dir / answer["stored_name"]).unlink()
@@ -105,8 +127,9 @@ def test_inherited_variables_turn_no_server_into_a_relay(server_factory, final, 
 
 def test_servers_bind_loopback_only(final, relay):
     for server in (final, relay):
-        listening = [c.laddr for c in psutil.Process(server.pid).net_connections("tcp")
-                     if c.status == psutil.CONN_LISTEN]
+        listening = [
+            c.laddr for c in psutil.Process(server.pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN
+        ]
         assert listening == [("127.0.0.1", server.port)]
 
 
@@ -123,7 +146,7 @@ def test_port_taken_is_a_start_error(server_factory, monkeypatch):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        monkeypatch.setattr("fixtures.servers.free_port", lambda host="127.0.0.1": port)
+        monkeypatch.setattr("fixtures.processes.servers.free_port", lambda host="127.0.0.1": port)
         with pytest.raises(ServerStartError) as excinfo:
             server_factory.spawn()
     assert "in use" in str(excinfo.value)

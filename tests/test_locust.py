@@ -7,18 +7,42 @@ from importlib.util import find_spec
 
 import pytest
 
-from fixtures.live import files_in, final  # noqa: F401 (fixtures)
-from tests.conftest import ROOT
+from tests.conftest import ROOT, files_in
 
 # find_spec, not importorskip: importing Locust monkeypatches this process with gevent
-pytestmark = pytest.mark.skipif(find_spec("locust") is None,
-                                reason="Locust is not installed: pip install 'locust>=2.20' (the project's extra 'load')")
+pytestmark = pytest.mark.skipif(
+    find_spec("locust") is None,
+    reason="Locust is not installed: pip install 'locust>=2.20' (the project's extra 'load')",
+)
 
 
 def run_locust(host, prefix, data_dir, *extra):
-    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "fixtures" / "locustfile.py"), "--headless",
-               "-u", "2", "-r", "2", "-t", "3s", "--stop-timeout", "30", "--host", host, "--csv", str(prefix), "--only-summary",
-               "--upload-size", "1MB", "--upload-data-dir", str(data_dir), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "fixtures" / "locustfile.py"),
+        "--headless",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        "3s",
+        "--stop-timeout",
+        "30",
+        "--host",
+        host,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--upload-size",
+        "1MB",
+        "--upload-data-dir",
+        str(data_dir),
+        *extra,
+    ]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
@@ -28,14 +52,28 @@ def rows(path):
 
 
 def test_headless_users_upload_with_md5_checked_and_the_report_reads_their_stats(final, tmp_path, upload_options):
-    result = run_locust(final.url, tmp_path / "load", upload_options.data_dir, "--upload-method", "request.stream-chunked")
+    result = run_locust(
+        final.url, tmp_path / "load", upload_options.data_dir, "--upload-method", "request.stream-chunked"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     row = rows(tmp_path / "load_stats.csv")["request.stream-chunked 1MB"]
     assert int(row["Request Count"]) > 2 and row["Failure Count"] == "0"
     assert float(row["Average Content Size"]) == 1 << 20
     assert files_in(final) == []  # every upload was deleted once its md5 was checked
-    report = subprocess.run([sys.executable, "-m", "fixtures.report", "--locust", str(tmp_path / "load_stats.csv"),
-                             "--output-dir", str(tmp_path / "report")], cwd=ROOT, capture_output=True, text=True)
+    report = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fixtures.report",
+            "--locust",
+            str(tmp_path / "load_stats.csv"),
+            "--output-dir",
+            str(tmp_path / "report"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert report.returncode == 0, report.stderr
     assert f"| request.stream-chunked 1MB | {row['Request Count']} | 0 |" in report.stdout
     assert (tmp_path / "report" / "locust.md").read_text() == report.stdout

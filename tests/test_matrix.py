@@ -2,31 +2,44 @@
 
 import pytest
 
-from fixtures.client_process import ClientProcess
-from fixtures.clients import UploadFailed
-from fixtures.live import final  # noqa: F401 (a fixture)
-from fixtures.matrix import MARGIN, Cell, RateBook, cells, chains_for
-from fixtures.methods import METHODS
-from fixtures.options import Rounds, UploadOptions
-from fixtures.summary import fraction_text, interval_text
-from fixtures.limits import BEATEN, WITHIN_NOISE
+from fixtures.data import skips
+from fixtures.option_values import Rounds
+from fixtures.options import UploadOptions
+from fixtures.processes.client_process import ClientProcess
+from fixtures.run.limits import BEATEN, WITHIN_NOISE
+from fixtures.run.matrix import MARGIN, Cell, RateBook, cells, chains_for
+from fixtures.run.summary import fraction_text, interval_text
+from fixtures.uploads.clients import UploadFailed
+from fixtures.uploads.methods import METHODS
 
 MiB = 1 << 20
 
 
 def options(**changes):
-    settings = dict(sizes=[MiB, 16 * MiB], methods=["request.stream-chunked", "request.files"],
-                    deployments=["werkzeug", "gunicorn", "uwsgi"], hops=[1, 2], rounds=Rounds(), cell_time=0.2,
-                    timeout=None, data_dir=None)
+    settings = dict(
+        sizes=[MiB, 16 * MiB],
+        methods=["request.stream-chunked", "request.files"],
+        deployments=["werkzeug", "gunicorn", "uwsgi"],
+        hops=[1, 2],
+        rounds=Rounds(),
+        cell_time=0.2,
+        timeout=None,
+        data_dir=None,
+    )
     settings.update(changes)
     return UploadOptions(**settings)
 
 
 def test_chains_are_each_deployment_per_hop_count_then_werkzeug_in_front_of_each_other():
     assert chains_for(options()) == [
-        ("werkzeug",), ("gunicorn",), ("uwsgi",),
-        ("werkzeug", "werkzeug"), ("gunicorn", "gunicorn"), ("uwsgi", "uwsgi"),
-        ("werkzeug", "gunicorn"), ("werkzeug", "uwsgi"),
+        ("werkzeug",),
+        ("gunicorn",),
+        ("uwsgi",),
+        ("werkzeug", "werkzeug"),
+        ("gunicorn", "gunicorn"),
+        ("uwsgi", "uwsgi"),
+        ("werkzeug", "gunicorn"),
+        ("werkzeug", "uwsgi"),
     ]
     assert chains_for(options(hops=[1])) == [("werkzeug",), ("gunicorn",), ("uwsgi",)]
     assert ("werkzeug", "gunicorn") not in chains_for(options(deployments=["gunicorn", "uwsgi"]))
@@ -51,6 +64,7 @@ def test_the_rate_book_skips_a_size_its_smaller_rate_cannot_fit():
     book.record(small, MiB, 1.0)  # 1 MB/s: 16MB would take 16 s, over the 10 s budget
     reason = book.skip_reason(large)
     assert "ran at 1.00 MB/s for 1MB, which predicts 16 s for 16MB" in reason
+    assert skips.code_of(reason) == skips.OVER_BUDGET.code
     assert book.skip_reason(Cell(method, ("gunicorn",), 16 * MiB)) is None  # another chain is its own
     book.record(Cell(method, ("gunicorn",), MiB), MiB, 10 / MARGIN / 16 * 0.99)  # fits with the margin
     assert book.skip_reason(Cell(method, ("gunicorn",), 16 * MiB)) is None
@@ -74,11 +88,22 @@ def test_the_memory_cap_turns_files_into_a_memory_error_of_the_client(final, dat
         client.run("request.files", METHODS["request.files"].url(final.url), datafile.path, datafile.size, 60)
         with pytest.raises(UploadFailed, match=r"MemoryError in the client \(memory cap 157286400 bytes\)"):
             client.answer()
-        client.run("request.stream-chunked", METHODS["request.stream-chunked"].url(final.url), datafile.path,
-                   datafile.size, 60)
+        client.run(
+            "request.stream-chunked", METHODS["request.stream-chunked"].url(final.url), datafile.path, datafile.size, 60
+        )
         answer = client.answer()  # the same process goes on: a streamed upload fits under the cap
         assert answer["bytes"] == datafile.size
         (final.upload_dir / answer["stored_name"]).unlink()
     finally:
         client.close()
     assert not client.alive
+
+
+def test_every_skip_reason_carries_a_code_that_a_report_groups_by():
+    assert len({skip.mark for skip in skips.SKIPS.values()}) == len(skips.SKIPS)  # a mark tells its code apart
+    for skip in skips.SKIPS.values():
+        reason = skip.reason("why, and how to get the cell")
+        assert skips.code_of(reason) == skip.code and skips.code_of("Skipped: " + reason) == skip.code
+        assert skips.mark_of(skips.code_of(reason)) == skip.mark
+    assert skips.code_of("a reason saved before the codes") is None
+    assert skips.mark_of(None) == skips.UNKNOWN_MARK

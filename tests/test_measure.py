@@ -3,11 +3,11 @@
 import pytest
 import requests
 
-from fixtures.clients import send_data
-from fixtures.integrity import leftovers
-from fixtures.measure import ServerMeter
-from fixtures.servers import Chain
-from fixtures.sizes import MiB
+from fixtures.data.integrity import leftovers
+from fixtures.data.sizes import MiB
+from fixtures.processes.measure import ServerMeter
+from fixtures.processes.servers import Chain
+from fixtures.uploads.clients import send_data
 
 
 @pytest.fixture(scope="module")

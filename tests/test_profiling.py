@@ -6,10 +6,10 @@ import tracemalloc
 import pytest
 import requests
 
-from fixtures.datafiles import DataFile
-from fixtures.methods import METHODS
-from fixtures.profiles import ProfileMissing, profile_name, profile_upload, write_profiles
-from fixtures.servers import Chain
+from fixtures.data.datafiles import DataFile
+from fixtures.processes.servers import Chain
+from fixtures.run.profiles import ProfileMissing, profile_name, profile_upload, write_profiles
+from fixtures.uploads.methods import METHODS
 from server_app import create_app
 from server_app.config import ENV_VAR, ConfigError, to_environment
 from server_app.deployments import DEPLOYMENTS
@@ -222,8 +222,9 @@ def test_without_allow_profiling_the_header_is_ignored(server_factory, tmp_path,
     servers = spawn_chain(server_factory, deployment, [])
     try:
         relay, final = servers
-        answer = requests.post(f"{relay.url}/upload/stream-chunked", data=BODY,
-                               headers={**OCTET, **PROFILE}, timeout=30).json()
+        answer = requests.post(
+            f"{relay.url}/upload/stream-chunked", data=BODY, headers={**OCTET, **PROFILE}, timeout=30
+        ).json()
         assert answer["bytes"] == len(BODY)
         assert "profile" not in answer and "profile" not in answer["via"][0]
         stored = final.upload_dir / answer["stored_name"]
@@ -243,8 +244,9 @@ def test_a_relay_that_ignores_the_header_does_not_forward_it(server_factory):
     relay = None
     try:
         relay = server_factory.spawn(next_hop=final.url)
-        answer = requests.post(f"{relay.url}/upload/stream-chunked", data=BODY,
-                               headers={**OCTET, **PROFILE}, timeout=30).json()
+        answer = requests.post(
+            f"{relay.url}/upload/stream-chunked", data=BODY, headers={**OCTET, **PROFILE}, timeout=30
+        ).json()
         assert "profile" not in answer and "profile" not in answer["via"][0]
         (final.upload_dir / answer["stored_name"]).unlink()
     finally:

@@ -13,24 +13,40 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.duet import UNCHANGED as DUET_UNCHANGED
-from fixtures.methods import FAMILIES, METHODS
-from fixtures.report import (DEFAULT_FDR, FASTER, FOREST_ROWS, INCONCLUSIVE, MAX_PNG_BYTES as REPORT_MAX_PNG_BYTES,
-                             MIN_ROUNDS_TO_COMPARE, SLOWER, UNCHANGED, Benchmark, SeriesStyle, benchmarks_of,
-                             compare_runs, compared_sources, duet_forest_figure, figure_caption, forest_note,
-                             forest_rows, memory_figure, not_run, ratio_ticks, short_reason, spread_by_size,
-                             summary_line, throughput_figure, write_report)
-from fixtures.sizes import MiB
-from fixtures.stats import median_interval
+from fixtures.data.sizes import MiB
+from fixtures.report.compare import (
+    FASTER,
+    INCONCLUSIVE,
+    MIN_ROUNDS_TO_COMPARE,
+    SLOWER,
+    UNCHANGED,
+    compare_runs,
+    compared_sources,
+    summary_line,
+)
+from fixtures.report.document import write_report
+from fixtures.report.duet import FOREST_ROWS, duet_forest_figure, forest_note, forest_rows, ratio_ticks
+from fixtures.report.figures import SeriesStyle, memory_figure, spread_by_size, throughput_figure
+from fixtures.report.heatmaps import not_run, short_reason
+from fixtures.report.model import Benchmark, benchmarks_of
+from fixtures.report.output import MAX_PNG_BYTES as REPORT_MAX_PNG_BYTES
+from fixtures.report.plotting import figure_caption
+from fixtures.run.duet import UNCHANGED as DUET_UNCHANGED
+from fixtures.run.stats import DEFAULT_FDR, median_interval
+from fixtures.uploads.methods import FAMILIES, METHODS
 from tests.conftest import ROOT, SUITE_ENV, suite_command
 from tests.data.slow_method import scaled
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_BYTES = 200 * 1024
 TINY_RUN = [
-    "tests/test_upload_benchmarks.py", "--benchmark-only",
-    "--upload-sizes=1MB,2MB", "--upload-methods=request.stream-chunked,request.files",
-    "--upload-deployments=werkzeug", "--upload-hops=1,2", "--upload-rounds=4",
+    "tests/test_upload_benchmarks.py",
+    "--benchmark-only",
+    "--upload-sizes=1MB,2MB",
+    "--upload-methods=request.stream-chunked,request.files",
+    "--upload-deployments=werkzeug",
+    "--upload-hops=1,2",
+    "--upload-rounds=4",
 ]
 TIME_KEYS = ("min", "max", "mean", "median", "q1", "q3", "ld15iqr", "hd15iqr")
 STORED_RUN = ROOT / "tests" / "data" / "run-1MB-2MB-16rounds.json"
@@ -41,8 +57,14 @@ STORED_RUN = ROOT / "tests" / "data" / "run-1MB-2MB-16rounds.json"
 
 def run_tiny_suite(tmp, data_dir, *args):
     """Run the benchmark matrix at 1MB and 2MB in a subprocess, as a user would."""
-    result = subprocess.run(suite_command(tmp, data_dir, *TINY_RUN, *args), cwd=ROOT, env=SUITE_ENV,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        suite_command(tmp, data_dir, *TINY_RUN, *args),
+        cwd=ROOT,
+        env=SUITE_ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 
 
@@ -53,8 +75,12 @@ def real_runs(tmp_path_factory, upload_options):
     first = tmp / "first.json"
     run_tiny_suite(tmp / "first", upload_options.data_dir, f"--benchmark-json={first}")
     project = tmp / "project"
-    run_tiny_suite(tmp / "second", upload_options.data_dir, "--benchmark-autosave",
-                   f"--benchmark-storage={project / '.benchmarks'}")
+    run_tiny_suite(
+        tmp / "second",
+        upload_options.data_dir,
+        "--benchmark-autosave",
+        f"--benchmark-storage={project / '.benchmarks'}",
+    )
     [second] = (project / ".benchmarks").glob("*/0001_*.json")
     return first, second
 
@@ -100,7 +126,7 @@ def table_rows(markdown, heading):
     start = next(i for i, line in enumerate(lines) if line.startswith("|"))
     table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
     header = cells(table[0])
-    return [dict(zip(header, cells(line))) for line in table[2:]]
+    return [dict(zip(header, cells(line), strict=False)) for line in table[2:]]
 
 
 def cells(line):
@@ -125,8 +151,11 @@ def conclusions_row(rows, extra):
     """Return the table row of a benchmark: baselines show no deployment ('-') and no hops (0) as '–'."""
     deployment = extra.get("deployment") if extra.get("deployment") not in (None, "", "-") else "–"
     hops = str(extra["hops"]) if extra.get("hops") else "–"
-    [row] = [r for r in rows if (r["Size"], r["Method"], r["Deployment"], r["Hops"])
-             == (extra["size"], extra["method"], deployment, hops)]
+    [row] = [
+        r
+        for r in rows
+        if (r["Size"], r["Method"], r["Deployment"], r["Hops"]) == (extra["size"], extra["method"], deployment, hops)
+    ]
     return row
 
 
@@ -173,8 +202,13 @@ def with_memory_and_baselines(run):
         for size in (1, 2):
             baseline = copy.deepcopy(template)
             baseline["name"] = baseline["fullname"] = f"test_report_baseline[{method}-{size}MB]"
-            baseline["extra_info"] = {"bytes": size * MiB, "size": f"{size}MB", "method": method,
-                                      "deployment": "-", "hops": 0}
+            baseline["extra_info"] = {
+                "bytes": size * MiB,
+                "size": f"{size}MB",
+                "method": method,
+                "deployment": "-",
+                "hops": 0,
+            }
             for key in TIME_KEYS:
                 baseline["stats"][key] *= factor
             run["benchmarks"].append(baseline)
@@ -191,8 +225,18 @@ def test_conclusions_table_has_a_row_per_benchmark_with_its_numbers(first_report
     assert len(rows) == len(first_json["benchmarks"])
     assert len([b for b in first_json["benchmarks"] if not is_baseline(b)]) == 8  # 2 sizes x 2 methods x 2 hops
     assert list(rows[0]) == [
-        "Size", "Method", "Deployment", "Hops", "Median time", "Median 95% CI", "IQR", "MB/s",
-        "Fraction of socket limit", "Server peak RSS", "Client peak RSS", "md5 verified",
+        "Size",
+        "Method",
+        "Deployment",
+        "Hops",
+        "Median time",
+        "Median 95% CI",
+        "IQR",
+        "MB/s",
+        "Fraction of socket limit",
+        "Server peak RSS",
+        "Client peak RSS",
+        "md5 verified",
     ]
     for bench in first_json["benchmarks"]:
         extra, stats = bench["extra_info"], bench["stats"]
@@ -219,8 +263,11 @@ def test_hops_table_gives_1_and_2_hop_times_and_their_ratio(first_report, first_
     rows = table_rows(first_report[0], "## Hops")
     assert list(rows[0]) == ["Size", "Method", "Deployment", "1 hop", "2 hops", "2 hops / 1 hop"]
     assert len(rows) == 4  # 2 sizes x 2 methods
-    medians = {(b["extra_info"]["size"], b["extra_info"]["method"], b["extra_info"]["hops"]): b["stats"]["median"]
-               for b in first_json["benchmarks"] if not is_baseline(b)}
+    medians = {
+        (b["extra_info"]["size"], b["extra_info"]["method"], b["extra_info"]["hops"]): b["stats"]["median"]
+        for b in first_json["benchmarks"]
+        if not is_baseline(b)
+    }
     for row in rows:
         one, two = medians[row["Size"], row["Method"], 1], medians[row["Size"], row["Method"], 2]
         assert_close_to_displayed(row["1 hop"], one)
@@ -234,9 +281,12 @@ def test_environment_names_machine_python_versions_and_date(first_report, first_
     extra = first_json["benchmarks"][0]["extra_info"]
     machine = first_json["machine_info"]
     for expected in (
-        first_json["datetime"], machine["python_version"], machine["node"],
+        first_json["datetime"],
+        machine["python_version"],
+        machine["node"],
         f"pytest-benchmark {first_json['version']}",
-        f"flask {extra['flask_version']}", f"werkzeug {extra['werkzeug_version']}",
+        f"flask {extra['flask_version']}",
+        f"werkzeug {extra['werkzeug_version']}",
         f"requests {extra['requests_version']}",
     ):
         assert expected in environment
@@ -259,8 +309,10 @@ def test_without_rss_data_the_memory_plot_is_skipped_with_a_note(first_json, tmp
         bench["extra_info"].pop("client_peak_rss", None)
     out = tmp_path / "out"
     assert report_command(write_json(tmp_path / "run.json", run), "--output-dir", out).returncode == 0
-    assert "_No peak-memory plot: the runs recorded no server_peak_rss or client_peak_rss._" in (
-        out / "report.md").read_text()
+    assert (
+        "_No peak-memory plot: the runs recorded no server_peak_rss or client_peak_rss._"
+        in (out / "report.md").read_text()
+    )
     assert not (out / "memory.png").exists()
 
 
@@ -289,7 +341,7 @@ def legend_styles(fig):
 
     styles = {}
     for axes in fig.axes:
-        for handle, label in zip(*axes.get_legend_handles_labels()):
+        for handle, label in zip(*axes.get_legend_handles_labels(), strict=False):
             line = handle[0] if isinstance(handle, tuple) else handle  # an errorbar's data line
             style = (matplotlib.colors.to_hex(line.get_color()), line.get_marker(), line.get_linestyle())
             assert styles.setdefault(label, style) == style, f"{label} drawn two ways"
@@ -334,8 +386,11 @@ def test_a_run_of_one_size_gets_no_throughput_against_size_plot(tmp_path):
 
 def test_a_line_across_sizes_takes_only_the_chains_measured_at_every_size():
     run = json.loads(STORED_RUN.read_text())  # request.files and the chunked copy, 2 chains, at 1MB and 2MB
-    kept = [b for b in run["benchmarks"] if not (b["extra_info"]["size"] == "2MB"
-                                                 and b["extra_info"].get("deployment") == "gunicorn")]
+    kept = [
+        b
+        for b in run["benchmarks"]
+        if not (b["extra_info"]["size"] == "2MB" and b["extra_info"].get("deployment") == "gunicorn")
+    ]
     benchmarks = benchmarks_of([run_with(run, kept)])
     line = spread_by_size(benchmarks, "request.files", Benchmark.rate)
     werkzeug = [b for b in benchmarks if b.method == "request.files" and b.deployment == "werkzeug"]
@@ -394,8 +449,11 @@ def test_several_files_are_merged_later_benchmarks_replacing_earlier(real_runs, 
 def test_median_interval_is_shown_from_the_saved_rounds_or_as_recorded(tmp_path):
     run = json.loads(STORED_RUN.read_text())
     recorded, unsaved = run["benchmarks"][4], run["benchmarks"][5]
-    recorded["extra_info"].update(median_ci_low=recorded["stats"]["median"] * 0.9,
-                                  median_ci_high=recorded["stats"]["median"] * 1.2, median_ci_confidence=0.96)
+    recorded["extra_info"].update(
+        median_ci_low=recorded["stats"]["median"] * 0.9,
+        median_ci_high=recorded["stats"]["median"] * 1.2,
+        median_ci_confidence=0.96,
+    )
     del unsaved["stats"]["data"]
     out = tmp_path / "out"
     assert report_command(write_json(tmp_path / "run.json", run), "--output-dir", out).returncode == 0
@@ -452,8 +510,13 @@ def stored_run():
 
 def slowed(run, factor, method=None):
     """Return a copy of the run with one method's rounds (every benchmark's, without a method) times `factor`."""
-    return run_with(run, [scaled(b, factor) if method in (None, b["extra_info"]["method"]) else copy.deepcopy(b)
-                          for b in run["benchmarks"]])
+    return run_with(
+        run,
+        [
+            scaled(b, factor) if method in (None, b["extra_info"]["method"]) else copy.deepcopy(b)
+            for b in run["benchmarks"]
+        ],
+    )
 
 
 def verdicts(comparisons):
@@ -520,7 +583,7 @@ def test_missing_or_too_few_rounds_are_inconclusive_with_the_reason(stored_run):
     old, new = copy.deepcopy(stored_run), copy.deepcopy(stored_run)
     unsaved, short = new["benchmarks"][4], old["benchmarks"][5]
     del unsaved["stats"]["data"]
-    short["stats"]["data"] = short["stats"]["data"][:MIN_ROUNDS_TO_COMPARE - 1]
+    short["stats"]["data"] = short["stats"]["data"][: MIN_ROUNDS_TO_COMPARE - 1]
     comparisons = {c.name: c for c in judge(old, new, by="time")}
     assert comparisons[unsaved["name"]].verdict == INCONCLUSIVE
     assert comparisons[unsaved["name"]].reason == "no saved rounds in new.json (run with --benchmark-save-data)"
@@ -553,8 +616,11 @@ def test_by_fraction_a_size_without_its_limit_row_is_inconclusive(stored_run):
 
 
 def test_by_fraction_compares_times_over_the_limit_median(stored_run):
-    limits = {b["extra_info"]["bytes"]: b["stats"]["median"] for b in stored_run["benchmarks"]
-              if b["extra_info"]["method"] == "socket"}
+    limits = {
+        b["extra_info"]["bytes"]: b["stats"]["median"]
+        for b in stored_run["benchmarks"]
+        if b["extra_info"]["method"] == "socket"
+    }
     name = "test_upload[request.files-werkzeug-1hop-2MB]"  # a run from before limit_rounds
     [c] = [c for c in judge(stored_run, stored_run, by="fraction") if c.name == name]
     [bench] = [b for b in stored_run["benchmarks"] if b["name"] == name]
@@ -566,7 +632,8 @@ def test_by_fraction_the_disk_baseline_is_left_to_the_comparison_by_time(stored_
     rows = {c.name: c for c in judge(stored_run, slowed(stored_run, 2.0, "disk"), by="fraction")}
     assert rows["test_baseline[disk-2MB]"].verdict == INCONCLUSIVE
     assert rows["test_baseline[disk-2MB]"].reason == (
-        "the disk baseline measures the machine, not the code: compare it by time")
+        "the disk baseline measures the machine, not the code: compare it by time"
+    )
     by_time = {c.name: c for c in judge(stored_run, slowed(stored_run, 2.0, "disk"), by="time")}
     assert by_time["test_baseline[disk-2MB]"].verdict == SLOWER
 
@@ -587,8 +654,10 @@ def test_compare_rejects_settings_out_of_range(stored_run):
 
 def compare(tmp_path, *runs, options=()):
     """Run --compare on runs (paths or JSON data) and return the stdout; compare.md must hold the same."""
-    paths = [run if not isinstance(run, dict) else write_json(tmp_path / f"run{number}.json", run)
-             for number, run in enumerate(runs)]
+    paths = [
+        run if not isinstance(run, dict) else write_json(tmp_path / f"run{number}.json", run)
+        for number, run in enumerate(runs)
+    ]
     result = report_command("--compare", *paths, *options, "--output-dir", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     if "--summary" not in options:
@@ -603,14 +672,22 @@ def compare_rows(markdown, heading="## "):
 def test_compare_prints_the_rule_then_a_row_per_benchmark(stored_run, tmp_path):
     new = slowed(stored_run, 1.3, "request.files")
     markdown = compare(tmp_path, stored_run, new, options=["--compare-by", "time"])
-    rule = ("A benchmark is **slower** or **faster** when the Mann–Whitney U test on its rounds gives a p-value of "
-            "at most q = 0.05 after the Benjamini–Hochberg adjustment")
+    rule = (
+        "A benchmark is **slower** or **faster** when the Mann–Whitney U test on its rounds gives a p-value of "
+        "at most q = 0.05 after the Benjamini–Hochberg adjustment"
+    )
     assert markdown.index(rule) < markdown.index("| Benchmark |")
     assert "Compared by time: each round's time in seconds." in markdown
     assert "4 of 12 benchmarks flagged (slower 4, faster 0, inconclusive 0)." in markdown
     rows = compare_rows(markdown)
     assert list(next(iter(rows.values()))) == [
-        "Benchmark", "Median before", "Median after", "Change (95% interval)", "p (BH)", "Changed"]
+        "Benchmark",
+        "Median before",
+        "Median after",
+        "Change (95% interval)",
+        "p (BH)",
+        "Changed",
+    ]
     for bench in stored_run["benchmarks"]:
         row = rows[bench["name"]]
         assert_close_to_displayed(row["Median before"], statistics.median(bench["stats"]["data"]))
@@ -650,8 +727,9 @@ def test_compare_summary_prints_one_line_per_later_run(stored_run, tmp_path):
 
 
 def test_compare_of_several_runs_gives_a_table_per_later_run(stored_run, tmp_path):
-    markdown = compare(tmp_path, stored_run, slowed(stored_run, 1.3, "request.files"), stored_run,
-                       options=["--compare-by", "time"])
+    markdown = compare(
+        tmp_path, stored_run, slowed(stored_run, 1.3, "request.files"), stored_run, options=["--compare-by", "time"]
+    )
     first, second = markdown.split("## `")[1:]
     # runs outside the working directory are named by their file name: no path of the machine in a report
     assert first.startswith("run1.json` against `run0.json`")
@@ -742,8 +820,16 @@ def a_directory(tmp_path):
     return path, "is a directory"
 
 
-BAD_INPUTS = [missing_file, not_json, binary_file, other_json, json_list, benchmark_without_stats, no_benchmarks,
-              a_directory]
+BAD_INPUTS = [
+    missing_file,
+    not_json,
+    binary_file,
+    other_json,
+    json_list,
+    benchmark_without_stats,
+    no_benchmarks,
+    a_directory,
+]
 
 
 def assert_one_line_error(result, path, problem):
@@ -772,13 +858,16 @@ def test_bad_compare_input_is_one_line_naming_the_file(bad_input, tmp_path):
     assert_one_line_error(report_command("--compare", path, good, "--output-dir", tmp_path / "out"), path, problem)
 
 
-@pytest.mark.parametrize("options, problem", [
-    (["--fdr", "1.5"], "argument --fdr: '1.5': expected a number between 0 and 1"),
-    (["--fdr", "often"], "argument --fdr: 'often': not a number"),
-    (["--min-effect", "-0.1"], "argument --min-effect: '-0.1': expected a fraction of at least 0"),
-    (["--compare-by", "speed"], "argument --compare-by: invalid choice: 'speed'"),
-    (["--summary"], "--summary goes with --compare"),
-])
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        (["--fdr", "1.5"], "argument --fdr: '1.5': expected a number between 0 and 1"),
+        (["--fdr", "often"], "argument --fdr: 'often': not a number"),
+        (["--min-effect", "-0.1"], "argument --min-effect: '-0.1': expected a fraction of at least 0"),
+        (["--compare-by", "speed"], "argument --compare-by: invalid choice: 'speed'"),
+        (["--summary"], "--summary goes with --compare"),
+    ],
+)
 def test_bad_compare_option_names_the_value_and_what_is_allowed(options, problem, tmp_path):
     compared = ["--compare", STORED_RUN, STORED_RUN] if "--summary" not in options else []
     result = report_command(*compared, *options, "--output-dir", tmp_path / "out")
@@ -789,8 +878,12 @@ def test_bad_compare_option_names_the_value_and_what_is_allowed(options, problem
 
 def test_compare_of_one_run_without_a_duet_says_two_are_needed_or_a_duet(tmp_path):
     result = report_command("--compare", STORED_RUN, "--output-dir", tmp_path / "out")
-    assert_one_line_error(result, STORED_RUN, "--compare needs at least 2 runs (OLD.json NEW.json [NEWER.json ...]), "
-                          "got 1 that holds no duet; one run goes alone only when it holds a duet")
+    assert_one_line_error(
+        result,
+        STORED_RUN,
+        "--compare needs at least 2 runs (OLD.json NEW.json [NEWER.json ...]), "
+        "got 1 that holds no duet; one run goes alone only when it holds a duet",
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -801,20 +894,29 @@ def test_no_saved_run_is_one_line_naming_the_storage(tmp_path):
     assert_one_line_error(result, ".benchmarks", "no saved run")
 
 
-@pytest.mark.parametrize("chain, short", [
-    (("uwsgi",), "no socket"),  # the splice method behind a server that keeps its socket
-    (("uwsgi",), "no chunked"),  # the chunked generator into uWSGI
-    (("gunicorn", "gunicorn"), "relay 411"),  # the chunked generator into a gunicorn relay
-])
+@pytest.mark.parametrize(
+    "chain, short",
+    [
+        (("uwsgi",), "no socket"),  # the splice method behind a server that keeps its socket
+        (("uwsgi",), "no chunked"),  # the chunked generator into uWSGI
+        (("gunicorn", "gunicorn"), "relay 411"),  # the chunked generator into a gunicorn relay
+    ],
+)
 def test_every_skip_reason_of_the_registry_has_its_short_form(chain, short):
     reasons = [m.skip_reason(chain) for m in METHODS.values() if m.skip_reason(chain)]
-    assert short in {short_reason(reason) for reason in reasons}
+    assert short in {short_reason({"reason": reason}) for reason in reasons}
 
 
 def test_the_report_draws_a_heatmap_per_size_and_hop_count_with_skipped_cells_marked(tmp_path):
     run = json.loads(STORED_RUN.read_text())
-    skipped = {"method": "request.stream (os.splice from the server's socket)", "deployment": "uwsgi", "hops": 1,
-               "size": "1MB", "reason": "the final hop uwsgi does not give the app its socket"}
+    skipped = {
+        "method": "request.stream (os.splice from the server's socket)",
+        "deployment": "uwsgi",
+        "hops": 1,
+        "size": "1MB",
+        "reason": "[no-socket] the final hop uwsgi does not give the app its socket",
+        "code": "no-socket",
+    }
     run["upload_bench"] = {"skipped": [skipped], "failed": []}
     source = tmp_path / "run.json"
     source.write_text(json.dumps(run))
@@ -823,6 +925,9 @@ def test_the_report_draws_a_heatmap_per_size_and_hop_count_with_skipped_cells_ma
         assert f"]({name})" in report
         assert (tmp_path / "out" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not_run([run]) == {("request.stream (os.splice from the server's socket)", "uwsgi", 1, "1MB"): "no socket"}
+    skipped.pop("code")
+    skipped["reason"] = "the final hop uwsgi does not give the app its socket"  # saved before the codes
+    assert not_run([run]) == {("request.stream (os.splice from the server's socket)", "uwsgi", 1, "1MB"): "skipped"}
 
 
 # A duet run (pytest --upload-against=REF), made up: a cell per verdict and one over budget on both sides
@@ -837,10 +942,22 @@ DUET_CELLS = [  # cell, its verdict, B's rounds over A's (None: over budget), B/
 ]
 DUET_BY_RATIO = [DUET_CELLS[i][0] for i in (2, 1, 3, 0, 4)]  # the one without a ratio last
 DUET_SIDES = {
-    "A": {"ref": None, "commit": "a" * 40, "root": ".", "python": "python3", "python_version": "3.11.7",
-          "packages": {"flask": "3.1.0", "werkzeug": "3.1.3", "gunicorn": "23.0.0"}},
-    "B": {"ref": "HEAD~1", "commit": "b" * 40, "root": ".upload-against/b", "python": "python3",
-          "python_version": "3.11.7", "packages": {"flask": "3.1.0", "werkzeug": "3.0.6", "gunicorn": "23.0.0"}},
+    "A": {
+        "ref": None,
+        "commit": "a" * 40,
+        "root": ".",
+        "python": "python3",
+        "python_version": "3.11.7",
+        "packages": {"flask": "3.1.0", "werkzeug": "3.1.3", "gunicorn": "23.0.0"},
+    },
+    "B": {
+        "ref": "HEAD~1",
+        "commit": "b" * 40,
+        "root": ".upload-against/b",
+        "python": "python3",
+        "python_version": "3.11.7",
+        "packages": {"flask": "3.1.0", "werkzeug": "3.0.6", "gunicorn": "23.0.0"},
+    },
 }
 
 
@@ -848,39 +965,83 @@ def duet_figures(cell, verdict, factor, ends):
     """Return what a duet records of a cell in extra_info and in upload_bench.duet.cells."""
     over = factor is None
     b_rounds = [] if over else [t * factor for t in DUET_A_ROUNDS]
-    why = ("both sides went over their budget (A at 0.50 MB/s, B at 0.40 MB/s)" if over
-           else f"B/A {ends[0]:.3f} ({ends[1]:.3f}-{ends[2]:.3f}), p adjusted 0.002")
-    return {"pairs": 0 if over else len(DUET_A_ROUNDS), "paired_ratio": ends[0], "paired_ratio_ci_low": ends[1],
-            "paired_ratio_ci_high": ends[2], "paired_p": None if over else 0.0001,
-            "paired_p_adjusted": None if over else 0.002, "verdict": verdict, "verdict_why": why,
-            "duet_orders": "AB" * 5, "against_rounds": b_rounds,
-            "a_MBps": 0.5 if over else 8 / statistics.median(DUET_A_ROUNDS),
-            "b_MBps": 0.4 if over else 8 / statistics.median(b_rounds), "a_over_budget": over, "b_over_budget": over}
+    why = (
+        "both sides went over their budget (A at 0.50 MB/s, B at 0.40 MB/s)"
+        if over
+        else f"B/A {ends[0]:.3f} ({ends[1]:.3f}-{ends[2]:.3f}), p adjusted 0.002"
+    )
+    return {
+        "pairs": 0 if over else len(DUET_A_ROUNDS),
+        "paired_ratio": ends[0],
+        "paired_ratio_ci_low": ends[1],
+        "paired_ratio_ci_high": ends[2],
+        "paired_p": None if over else 0.0001,
+        "paired_p_adjusted": None if over else 0.002,
+        "verdict": verdict,
+        "verdict_why": why,
+        "duet_orders": "AB" * 5,
+        "against_rounds": b_rounds,
+        "a_MBps": 0.5 if over else 8 / statistics.median(DUET_A_ROUNDS),
+        "b_MBps": 0.4 if over else 8 / statistics.median(b_rounds),
+        "a_over_budget": over,
+        "b_over_budget": over,
+    }
 
 
 def duet_benchmark(cell, figures):
     method, deployment, _, size = cell.split("-")
     a_rounds = [16.0] if figures["a_over_budget"] else DUET_A_ROUNDS
-    return {"name": f"test_upload[{cell}]", "fullname": f"tests/test_upload_benchmarks.py::test_upload[{cell}]",
-            "extra_info": {"bytes": 8 * MiB, "size": size, "method": method, "deployment": deployment, "hops": 1,
-                           "flask_version": "3.1.0", "werkzeug_version": "3.1.3",
-                           "deployment_versions": {deployment: "23.0.0"}, "limit_rounds": [0.01] * len(a_rounds),
-                           "against": DUET_SIDES["B"], "duet_seed": 12345, **figures},
-            "stats": {"median": statistics.median(a_rounds), "rounds": len(a_rounds), "data": list(a_rounds)}}
+    return {
+        "name": f"test_upload[{cell}]",
+        "fullname": f"tests/test_upload_benchmarks.py::test_upload[{cell}]",
+        "extra_info": {
+            "bytes": 8 * MiB,
+            "size": size,
+            "method": method,
+            "deployment": deployment,
+            "hops": 1,
+            "flask_version": "3.1.0",
+            "werkzeug_version": "3.1.3",
+            "deployment_versions": {deployment: "23.0.0"},
+            "limit_rounds": [0.01] * len(a_rounds),
+            "against": DUET_SIDES["B"],
+            "duet_seed": 12345,
+            **figures,
+        },
+        "stats": {"median": statistics.median(a_rounds), "rounds": len(a_rounds), "data": list(a_rounds)},
+    }
 
 
 def duet_run():
     """Return a run of a duet: side A's rounds in stats.data, side B's in extra_info against_rounds."""
     figures = {row[0]: duet_figures(*row) for row in DUET_CELLS}
-    cells = [{"test": f"tests/test_upload_benchmarks.py::test_upload[{cell}]", "cell": cell, "bytes": 8 * MiB,
-              **figures[cell], "a_rounds": [] if figures[cell]["a_over_budget"] else DUET_A_ROUNDS}
-             for cell, *_ in DUET_CELLS]
-    duet = {"sides": DUET_SIDES, "seed": 12345, "q": 0.05, "min_effect": 0.05, "pairs_floor": 14,
-            "counts": {"slower": 1, "faster": 1, "unchanged": 1, "inconclusive": 2}, "cells": cells}
-    return {"machine_info": {"node": "vm", "python_version": "3.11.7", "cpu": {"brand_raw": "AMD EPYC", "count": 2}},
-            "commit_info": {"id": "a" * 40, "dirty": True}, "datetime": "2026-01-02T03:04:05+00:00",
-            "version": "5.1.0", "benchmarks": [duet_benchmark(cell, figures[cell]) for cell, *_ in DUET_CELLS],
-            "upload_bench": {"skipped": [], "failed": [], "duet": duet}}
+    cells = [
+        {
+            "test": f"tests/test_upload_benchmarks.py::test_upload[{cell}]",
+            "cell": cell,
+            "bytes": 8 * MiB,
+            **figures[cell],
+            "a_rounds": [] if figures[cell]["a_over_budget"] else DUET_A_ROUNDS,
+        }
+        for cell, *_ in DUET_CELLS
+    ]
+    duet = {
+        "sides": DUET_SIDES,
+        "seed": 12345,
+        "q": 0.05,
+        "min_effect": 0.05,
+        "pairs_floor": 14,
+        "counts": {"slower": 1, "faster": 1, "unchanged": 1, "inconclusive": 2},
+        "cells": cells,
+    }
+    return {
+        "machine_info": {"node": "vm", "python_version": "3.11.7", "cpu": {"brand_raw": "AMD EPYC", "count": 2}},
+        "commit_info": {"id": "a" * 40, "dirty": True},
+        "datetime": "2026-01-02T03:04:05+00:00",
+        "version": "5.1.0",
+        "benchmarks": [duet_benchmark(cell, figures[cell]) for cell, *_ in DUET_CELLS],
+        "upload_bench": {"skipped": [], "failed": [], "duet": duet},
+    }
 
 
 @pytest.fixture
@@ -893,10 +1054,16 @@ def duet_report(tmp_path):
 
 def test_duet_section_names_the_sides_what_differs_and_the_rule(duet_report):
     section = duet_report[0].split("## Duet: B against A", 1)[1].split("\n## ", 1)[0]
-    assert ("Side A: this checkout, commit aaaaaaaaaaaa, Python 3.11.7. Side B: `HEAD~1`, commit bbbbbbbbbbbb, "
-            "Python 3.11.7. Packages that differ: werkzeug 3.1.3 → 3.0.6.") in section
-    for rule in ("(seed 12345)", "at most q = 0.05", "minimum effect of 5% (×1.05 either way)",
-                 "below the pairs floor of 14 pairs"):
+    assert (
+        "Side A: this checkout, commit aaaaaaaaaaaa, Python 3.11.7. Side B: `HEAD~1`, commit bbbbbbbbbbbb, "
+        "Python 3.11.7. Packages that differ: werkzeug 3.1.3 → 3.0.6."
+    ) in section
+    for rule in (
+        "(seed 12345)",
+        "at most q = 0.05",
+        "minimum effect of 5% (×1.05 either way)",
+        "below the pairs floor of 14 pairs",
+    ):
         assert rule in section
     assert "Verdicts: slower 1, faster 1, unchanged 1, inconclusive 2." in section
     assert duet_report[0].index("## Duet: B against A") < duet_report[0].index("## Conclusions")
@@ -911,7 +1078,8 @@ def test_duet_table_is_sorted_by_ratio_and_carries_the_verdicts(duet_report):
     assert by_cell["request.files-werkzeug-1hop-8MB"]["Verdict"] == "**slower**"
     assert by_cell["request.get_data()-werkzeug-1hop-8MB"]["Verdict"] == "**faster**"
     assert by_cell["request.form-werkzeug-1hop-8MB"]["Verdict"] == (
-        "unchanged (B/A 1.000 (0.980-1.020), p adjusted 0.002)")
+        "unchanged (B/A 1.000 (0.980-1.020), p adjusted 0.002)"
+    )
     for cell in ("request.files-gunicorn-1hop-8MB", "request.form-gunicorn-1hop-8MB"):
         assert by_cell[cell]["Verdict"].startswith(f"{verdicts[cell]} (")
     slower = by_cell["request.files-werkzeug-1hop-8MB"]
@@ -920,7 +1088,11 @@ def test_duet_table_is_sorted_by_ratio_and_carries_the_verdicts(duet_report):
     assert float(slower["A MB/s"]) == pytest.approx(1.5 * float(slower["B MB/s"]), rel=0.01)
     over = by_cell["request.form-gunicorn-1hop-8MB"]
     assert (over["A MB/s"], over["B MB/s"], over["B/A time (95% interval)"], over["p adjusted"]) == (
-        "0.5 (over budget)", "0.4 (over budget)", "–", "–")
+        "0.5 (over budget)",
+        "0.4 (over budget)",
+        "–",
+        "–",
+    )
 
 
 def test_duet_forest_plot_is_a_small_png_of_the_cells_with_a_ratio(duet_report):
@@ -942,18 +1114,27 @@ def test_forest_plot_has_a_row_per_cell_by_ratio_a_style_per_verdict_and_the_eff
     lines = sorted(line.get_xdata()[0] for line in axes.lines if list(line.get_ydata()) == [0, 1])  # axvline
     assert lines == pytest.approx([1 / 1.05, 1, 1.05])
     styles = legend_styles(fig)
-    assert set(styles) == {"slower (1)", "faster (1)", "unchanged (1)", "inconclusive (1)",
-                           "minimum effect, ×1.05 either way"}
+    assert set(styles) == {
+        "slower (1)",
+        "faster (1)",
+        "unchanged (1)",
+        "inconclusive (1)",
+        "minimum effect, ×1.05 either way",
+    }
     verdict_styles = [style for label, style in styles.items() if "(1)" in label]
     assert len({colour for colour, _, _ in verdict_styles}) == len({marker for _, marker, _ in verdict_styles}) == 4
     fig.clf()
 
 
 def test_a_forest_plot_of_many_cells_keeps_the_changed_then_the_farthest_from_1_and_says_so():
-    unchanged = [{"cell": f"same{i}", "paired_ratio": 1 + i / 1000, "verdict": DUET_UNCHANGED}
-                 for i in range(FOREST_ROWS)]
-    changed = [{"cell": "slow", "paired_ratio": 1.06, "verdict": SLOWER}, {"cell": "gone", "verdict": INCONCLUSIVE},
-               {"cell": "unsure", "paired_ratio": 1.01, "verdict": INCONCLUSIVE}]
+    unchanged = [
+        {"cell": f"same{i}", "paired_ratio": 1 + i / 1000, "verdict": DUET_UNCHANGED} for i in range(FOREST_ROWS)
+    ]
+    changed = [
+        {"cell": "slow", "paired_ratio": 1.06, "verdict": SLOWER},
+        {"cell": "gone", "verdict": INCONCLUSIVE},
+        {"cell": "unsure", "paired_ratio": 1.01, "verdict": INCONCLUSIVE},
+    ]
     cells = [changed[0], *unchanged, *changed[1:]]
     assert forest_rows(unchanged) == unchanged  # up to FOREST_ROWS: every cell with a ratio, in the order given
     shown = forest_rows(cells)
@@ -963,15 +1144,17 @@ def test_a_forest_plot_of_many_cells_keeps_the_changed_then_the_farthest_from_1_
     note = forest_note(cells, shown)
     assert f"draws {FOREST_ROWS} of the {FOREST_ROWS + 3} cells" in note
     assert "1 without a ratio (over budget on both sides, failed, no pair) is left out." in note
-    assert (f"Of the {FOREST_ROWS + 2} with a ratio, more than {FOREST_ROWS}, it draws the slower and faster first, "
-            "then the inconclusive, then the unchanged, each farthest from 1× first: 2 are left out") in note
+    assert (
+        f"Of the {FOREST_ROWS + 2} with a ratio, more than {FOREST_ROWS}, it draws the slower and faster first, "
+        "then the inconclusive, then the unchanged, each farthest from 1× first: 2 are left out"
+    ) in note
 
 
 def test_ratio_ticks_keep_1_and_stay_apart_on_any_span():
     assert ratio_ticks(0.9, 1.2) == pytest.approx([1 / 1.1, 1 / 1.05, 1, 1.05, 1.1])
     wide = ratio_ticks(0.01, 100)
     assert 1 in wide and 100 in wide and 1.05 not in wide
-    assert all(b / a >= (100 / 0.01) ** (1 / 8) for a, b in zip(wide, wide[1:]))
+    assert all(b / a >= (100 / 0.01) ** (1 / 8) for a, b in zip(wide, wide[1:], strict=False))
 
 
 def test_a_run_without_a_duet_has_no_duet_section(tmp_path):
@@ -1008,8 +1191,10 @@ def test_the_sides_of_a_duet_take_side_a_from_the_duet_without_saved_rounds(tmp_
     sources, by, _ = compared_sources([write_json(tmp_path / "duet.json", run)])
     (a_label, side_a), (b_label, side_b) = sources
     assert (str(a_label), str(b_label), by) == ("A", "B", "time")
-    [a, b] = [next(x for x in side["benchmarks"] if x["name"] == "test_upload[request.files-werkzeug-1hop-8MB]")
-              for side in (side_a, side_b)]
+    [a, b] = [
+        next(x for x in side["benchmarks"] if x["name"] == "test_upload[request.files-werkzeug-1hop-8MB]")
+        for side in (side_a, side_b)
+    ]
     assert a["stats"]["data"] == DUET_A_ROUNDS and b["stats"]["data"] == [t * 1.5 for t in DUET_A_ROUNDS]
     assert b["stats"]["median"] == pytest.approx(1.5 * statistics.median(DUET_A_ROUNDS))
     assert (a["extra_info"]["werkzeug_version"], b["extra_info"]["werkzeug_version"]) == ("3.1.3", "3.0.6")

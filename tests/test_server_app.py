@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from server_app import create_app
-from server_app.config import ENV_VAR, MiB, ConfigError, to_environment
+from server_app.config import ENV_VAR, ConfigError, MiB, to_environment
 from server_app.storage import PARTIAL_SUFFIX, STORED_NAME, new_upload
-from tests.conftest import stored_files
+from tests.conftest import files_in
 
 BODY = b"line one\nline two\n" + bytes(range(256)) * 4096 + b"no newline at the end"
 MD5 = hashlib.md5(BODY).hexdigest()
@@ -19,8 +19,9 @@ MD5 = hashlib.md5(BODY).hexdigest()
 
 def post(client, endpoint, body=BODY, filename="data.bin"):
     if endpoint == "files":
-        return client.post("/upload/files", data={"file": (io.BytesIO(body), filename)},
-                           content_type="multipart/form-data")
+        return client.post(
+            "/upload/files", data={"file": (io.BytesIO(body), filename)}, content_type="multipart/form-data"
+        )
     return client.post(f"/upload/{endpoint}", data=body, content_type="application/octet-stream")
 
 
@@ -31,7 +32,7 @@ def test_every_method_stores_the_exact_body(client, upload_dir, endpoint):
     answer = response.json
     assert answer["bytes"] == len(BODY)
     assert STORED_NAME.fullmatch(answer["stored_name"])
-    assert stored_files(upload_dir) == [answer["stored_name"]]
+    assert files_in(upload_dir) == [answer["stored_name"]]
     assert hashlib.md5((upload_dir / answer["stored_name"]).read_bytes()).hexdigest() == MD5
 
 
@@ -39,16 +40,17 @@ def test_every_method_stores_the_exact_body(client, upload_dir, endpoint):
 def test_client_file_names_never_reach_the_filesystem(client, upload_dir, filename):
     response = post(client, "files", filename=filename)
     assert response.status_code == 200
-    assert stored_files(upload_dir) == [response.json["stored_name"]]
+    assert files_in(upload_dir) == [response.json["stored_name"]]
     assert not (upload_dir / "../../escape.bin").exists()  # where "../../escape.bin" would have landed
 
 
 def test_multipart_without_file_field_is_400(client, upload_dir):
-    response = client.post("/upload/files", data={"other": (io.BytesIO(b"x"), "x.bin")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/upload/files", data={"other": (io.BytesIO(b"x"), "x.bin")}, content_type="multipart/form-data"
+    )
     assert response.status_code == 400
     assert "'file'" in response.json["detail"]
-    assert stored_files(upload_dir) == []
+    assert files_in(upload_dir) == []
 
 
 def test_digest_endpoint_gives_md5_of_a_stored_upload(client):
@@ -81,8 +83,9 @@ def test_defaults_switch_nothing_on(upload_dir, monkeypatch):
     for name in ("UPLOAD_BENCH_PROFILING", "UPLOAD_BENCH_TEST_ENDPOINTS", "UPLOAD_BENCH_NEXT_HOP"):
         monkeypatch.setenv(name, "1")
     app = create_app({"UPLOAD_DIR": upload_dir})
-    assert {key: app.config[key] for key in ("NEXT_HOP", "UPLOAD_LIMIT", "BLOCK_SIZE", "PROFILING", "TEST_ENDPOINTS")} \
-        == {"NEXT_HOP": None, "UPLOAD_LIMIT": None, "BLOCK_SIZE": MiB, "PROFILING": False, "TEST_ENDPOINTS": False}
+    assert {
+        key: app.config[key] for key in ("NEXT_HOP", "UPLOAD_LIMIT", "BLOCK_SIZE", "PROFILING", "TEST_ENDPOINTS")
+    } == {"NEXT_HOP": None, "UPLOAD_LIMIT": None, "BLOCK_SIZE": MiB, "PROFILING": False, "TEST_ENDPOINTS": False}
     client = app.test_client()
     assert client.get("/health").json["role"] == "final"
     assert client.post("/test/allocate", query_string={"mb": 1}).status_code == 404
@@ -98,20 +101,23 @@ def test_upload_limit_from_config_refuses_larger_bodies(upload_dir):
     response = post(client, "stream-chunked")
     assert response.status_code == 413
     assert f"over the {len(BODY) - 1}-byte limit" in response.json["detail"]
-    assert stored_files(upload_dir) == []
+    assert files_in(upload_dir) == []
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("PROFILING", "1", "PROFILING='1' is not allowed: expected true or false"),
-    ("PROFILING", 1, "PROFILING=1 is not allowed: expected true or false"),
-    ("TEST_ENDPOINTS", "true", "TEST_ENDPOINTS='true' is not allowed: expected true or false"),
-    ("UPLOAD_LIMIT", "10", "UPLOAD_LIMIT='10' is not allowed: expected null, or a positive whole number"),
-    ("BLOCK_SIZE", 0, "BLOCK_SIZE=0 is not allowed: expected a positive whole number"),
-    ("NEXT_HOP", "127.0.0.1:9", "NEXT_HOP='127.0.0.1:9' is not allowed: expected null, or the http(s) base URL"),
-    ("IDLE_TIMEOUT", 0.5, "IDLE_TIMEOUT=0.5 is not allowed: expected a positive whole number of seconds"),
-    ("PROFILE", True, "unknown key 'PROFILE'; known: UPLOAD_DIR, "),
-    ("MAX_CONTENT_LENGTH", 10, "set UPLOAD_LIMIT instead"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("PROFILING", "1", "PROFILING='1' is not allowed: expected true or false"),
+        ("PROFILING", 1, "PROFILING=1 is not allowed: expected true or false"),
+        ("TEST_ENDPOINTS", "true", "TEST_ENDPOINTS='true' is not allowed: expected true or false"),
+        ("UPLOAD_LIMIT", "10", "UPLOAD_LIMIT='10' is not allowed: expected null, or a positive whole number"),
+        ("BLOCK_SIZE", 0, "BLOCK_SIZE=0 is not allowed: expected a positive whole number"),
+        ("NEXT_HOP", "127.0.0.1:9", "NEXT_HOP='127.0.0.1:9' is not allowed: expected null, or the http(s) base URL"),
+        ("IDLE_TIMEOUT", 0.5, "IDLE_TIMEOUT=0.5 is not allowed: expected a positive whole number of seconds"),
+        ("PROFILE", True, "unknown key 'PROFILE'; known: UPLOAD_DIR, "),
+        ("MAX_CONTENT_LENGTH", 10, "set UPLOAD_LIMIT instead"),
+    ],
+)
 def test_a_bad_config_value_is_an_error_naming_it_and_what_is_allowed(upload_dir, key, value, expected):
     with pytest.raises(ConfigError) as excinfo:
         create_app({"UPLOAD_DIR": upload_dir, key: value})
@@ -123,12 +129,20 @@ def load_wsgi_app(environment_value, cwd):
     """Import server_app.wsgi in a new Python, as gunicorn, uWSGI and waitress do; return the result."""
     show = "import json; from server_app.wsgi import app; print(json.dumps(app.config, default=str))"
     # cwd elsewhere: the package is imported as installed, as the servers import it
-    return subprocess.run([sys.executable, "-c", show], env={"PATH": "", ENV_VAR: environment_value},
-                          cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", show],
+        env={"PATH": "", ENV_VAR: environment_value},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_exec_deployments_are_configured_by_the_json_variable(upload_dir):
-    value = to_environment({"UPLOAD_DIR": upload_dir, "PROFILING": True, "UPLOAD_LIMIT": 5, "IDLE_TIMEOUT": 7, "RELAY_READ_TIMEOUT": 8})
+    value = to_environment(
+        {"UPLOAD_DIR": upload_dir, "PROFILING": True, "UPLOAD_LIMIT": 5, "IDLE_TIMEOUT": 7, "RELAY_READ_TIMEOUT": 8}
+    )
     result = load_wsgi_app(value, upload_dir.parent)
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
@@ -148,7 +162,7 @@ def test_a_bad_json_variable_stops_the_exec_deployment_naming_the_value(upload_d
 def test_relay_refuses_an_unknown_endpoint(upload_dir):
     relay = create_app({"UPLOAD_DIR": upload_dir, "NEXT_HOP": "http://127.0.0.1:9"}).test_client()
     assert relay.post("/upload/evil", data=b"x").status_code == 404
-    assert stored_files(upload_dir) == []  # chunked bodies at a relay: tests/test_faults.py, on real servers
+    assert files_in(upload_dir) == []  # chunked bodies at a relay: tests/test_faults.py, on real servers
 
 
 def test_relay_reports_an_unreachable_next_hop_as_502(upload_dir):

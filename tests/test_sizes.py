@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from fixtures.sizes import SizeError, label, parse_size, parse_sizes
+from fixtures.data.sizes import SizeError, label, parse_size, parse_sizes
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,9 @@ def test_bad_size_names_value_and_accepted_forms(text):
     assert "B, KB, MB, GB" in str(excinfo.value)
 
 
-@pytest.mark.parametrize("size, expected", [(256 << 20, "256MB"), (1 << 30, "1GB"), (1536 << 20, "1536MB"), (100, "100B")])
+@pytest.mark.parametrize(
+    "size, expected", [(256 << 20, "256MB"), (1 << 30, "1GB"), (1536 << 20, "1536MB"), (100, "100B")]
+)
 def test_label(size, expected):
     assert label(size) == expected
 
@@ -57,6 +59,7 @@ def test_label(size, expected):
         pytest.param("--upload-data-dir=/proc/upload-bench", "'/proc/upload-bench'", id="data-dir-not-writable"),
     ],
 )
+@pytest.mark.slow
 def test_bad_option_is_a_usage_error(run_suite, option, shown):
     result = run_suite("--collect-only", "-q", option, timeout=120)
     assert result.returncode == 4, result.stdout + result.stderr
@@ -64,6 +67,7 @@ def test_bad_option_is_a_usage_error(run_suite, option, shown):
     assert option.split("=")[0] in result.stderr
 
 
+@pytest.mark.slow
 def test_short_disk_space_stops_the_run_naming_need_and_free(run_suite):
     result = run_suite("--benchmark-only", "--upload-sizes=1MB,100TB", "-q", timeout=120)
     assert result.returncode == 4

@@ -5,17 +5,15 @@ import json
 import os
 import socket
 import struct
-import time
 
 import pytest
 import requests
 
-from fixtures.baselines import receiver_ready, send_file
-from fixtures.live import files_in, wait_until_empty
-from fixtures.methods import METHODS
-from server_app.deployments import DEPLOYMENTS
-from server_app.deployments import SOCKET_KEYS
+from fixtures.processes.baselines import receiver_ready, send_file
+from fixtures.uploads.methods import METHODS
+from server_app.deployments import DEPLOYMENTS, SOCKET_KEYS
 from server_app.storage import STORED_NAME
+from tests.conftest import files_in, wait_for, wait_until_empty
 
 SIZE = 2 << 20
 SPLICE = METHODS["request.stream-splice"]
@@ -29,8 +27,16 @@ def md5(data: bytes) -> str:
 
 
 def installed(names):
-    return [pytest.param(name, id=name, marks=pytest.mark.skipif(
-        not DEPLOYMENTS[name].available(), reason=f"{DEPLOYMENTS[name].package} not installed")) for name in names]
+    return [
+        pytest.param(
+            name,
+            id=name,
+            marks=pytest.mark.skipif(
+                not DEPLOYMENTS[name].available(), reason=f"{DEPLOYMENTS[name].package} not installed"
+            ),
+        )
+        for name in names
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +52,9 @@ def body(tmp_path_factory):
 @pytest.fixture(scope="module")
 def receiver(server_factory):
     """Spawn the socket baseline's receiver."""
-    server = server_factory.spawn("socket", module="fixtures.baselines", ready=lambda s: receiver_ready(s.address))
+    server = server_factory.spawn(
+        "socket", module="fixtures.processes.baselines", ready=lambda s: receiver_ready(s.address)
+    )
     yield server
     server_factory.stop(server)
 
@@ -77,8 +85,10 @@ def take_stored(server, answer, data):
 def raw_post(server, head_length, sent: bytes, extra=b"") -> tuple:
     """POST declaring head_length bytes, send `sent` (and `extra` behind it), shut down writing;
     return (status, JSON body) of the first response."""
-    request = (f"POST /upload/stream-splice HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Content-Type: application/octet-stream\r\nContent-Length: {head_length}\r\n\r\n").encode()
+    request = (
+        f"POST /upload/stream-splice HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {head_length}\r\n\r\n"
+    ).encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(request + sent + extra)
         sock.shutdown(socket.SHUT_WR)
@@ -88,7 +98,7 @@ def raw_post(server, head_length, sent: bytes, extra=b"") -> tuple:
     head, _, rest = reply.partition(b"\r\n\r\n")
     status = int(head.split(None, 2)[1])
     headers = dict(line.split(": ", 1) for line in head.decode("latin1").split("\r\n")[1:])
-    return status, json.loads(rest[:int(headers["Content-Length"])])
+    return status, json.loads(rest[: int(headers["Content-Length"])])
 
 
 def test_receiver_stores_exactly_the_bytes_sent(receiver, body):
@@ -108,8 +118,8 @@ def test_receiver_stores_a_transfer_shorter_than_one_pipe(receiver, tmp_path):
 def test_receiver_keeps_nothing_of_a_reset_transfer_and_goes_on(receiver, body):
     path, data = body
     with socket.create_connection(("127.0.0.1", receiver.port), timeout=30) as sock:
-        sock.sendall(data[:SIZE // 2])
-        time.sleep(0.2)  # let the receiver create its partial file and splice some of it
+        sock.sendall(data[: SIZE // 2])
+        wait_for(lambda: files_in(receiver), "the receiver's partial file")  # the reset comes mid-transfer
         # SO_LINGER 0: close sends a reset, the receiver's splice fails mid-transfer
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     assert wait_until_empty(receiver) == {}
@@ -152,8 +162,7 @@ def test_short_body_is_400_and_leaves_nothing(servers, deployment):
 @pytest.mark.parametrize("deployment", installed(WITH_SOCKET))
 def test_without_content_length_is_411(servers, deployment):
     server = servers[deployment]
-    response = requests.post(SPLICE.url(server.url), data=iter([b"a" * 1000, b"b" * 1000]), headers=OCTET,
-                             timeout=30)
+    response = requests.post(SPLICE.url(server.url), data=iter([b"a" * 1000, b"b" * 1000]), headers=OCTET, timeout=30)
     assert response.status_code == 411, response.text
     assert "Content-Length" in response.json()["detail"]
     assert files_in(server) == []

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from fixtures.live import files_in, final, relay  # noqa: F401 (fixtures)
-from fixtures.target import RemoteChain, TargetError, probe
+from fixtures.processes.target import RemoteChain, TargetError, probe
+from tests.conftest import files_in
 
 
 def test_probe_follows_a_relay_to_its_final_hop(final, relay):
@@ -14,11 +14,14 @@ def test_probe_follows_a_relay_to_its_final_hop(final, relay):
     assert probe(final.url).hops == 1
 
 
-@pytest.mark.parametrize("value, message", [
-    ("127.0.0.1:8000", "expected http://HOST:PORT"),
-    ("http://127.0.0.1:8000/upload", "no path"),
-    ("http://127.0.0.1:9", "does not answer"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("127.0.0.1:8000", "expected http://HOST:PORT"),
+        ("http://127.0.0.1:8000/upload", "no path"),
+        ("http://127.0.0.1:9", "does not answer"),
+    ],
+)
 def test_a_bad_target_is_an_error_that_names_it(value, message):
     with pytest.raises(TargetError, match=message) as excinfo:
         probe(value)
@@ -30,18 +33,28 @@ def test_a_server_without_server_apps_endpoints_is_refused(not_server_app):
         probe(not_server_app)
 
 
+@pytest.mark.slow
 def test_matrix_runs_against_a_running_relay_chain_and_leaves_nothing_there(run_suite, tmp_path, final, relay):
     run_json = tmp_path / "run.json"
-    result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB",
-                       f"--upload-target={relay.url}", "--upload-methods=request.stream-chunked,request.files",
-                       "-rs", f"--benchmark-json={run_json}")
+    result = run_suite(
+        "tests/test_upload_benchmarks.py",
+        "--benchmark-only",
+        "--upload-rounds=1",
+        "--upload-sizes=1MB",
+        f"--upload-target={relay.url}",
+        "--upload-methods=request.stream-chunked,request.files",
+        "-rs",
+        f"--benchmark-json={run_json}",
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "2 passed, 2 skipped" in result.stdout
     assert "with --upload-target the body goes to servers they do not measure" in result.stdout
     run = json.loads(run_json.read_text())
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
-    assert set(infos) == {"test_upload[request.stream-chunked-werkzeug-2hops-1MB]",
-                          "test_upload[request.files-werkzeug-2hops-1MB]"}
+    assert set(infos) == {
+        "test_upload[request.stream-chunked-werkzeug-2hops-1MB]",
+        "test_upload[request.files-werkzeug-2hops-1MB]",
+    }
     for info in infos.values():
         assert info["target"] == relay.url and info["hops"] == 2
         assert info["md5_verified"] == 1  # the timed round, read through the final hop's md5 endpoint
@@ -51,6 +64,7 @@ def test_matrix_runs_against_a_running_relay_chain_and_leaves_nothing_there(run_
     assert files_in(final) == [] and files_in(relay) == []  # deleted through the final hop
 
 
+@pytest.mark.slow
 def test_an_unreachable_target_stops_the_run_with_a_usage_error(run_suite):
     result = run_suite("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-target=http://127.0.0.1:9")
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
@@ -60,8 +74,8 @@ def test_an_unreachable_target_stops_the_run_with_a_usage_error(run_suite):
 def test_a_remote_mismatch_is_caught_and_the_upload_still_deleted(final, data_files):
     from dataclasses import replace
 
-    from fixtures.integrity import IntegrityError
-    from fixtures.libraries import LIBRARIES
+    from fixtures.data.integrity import IntegrityError
+    from fixtures.uploads.libraries import LIBRARIES
 
     datafile = data_files.get(1 << 20)
     answer = LIBRARIES["requests"].send(f"{final.url}/upload/stream-chunked", datafile.path, datafile.size, 60)
@@ -74,9 +88,16 @@ def test_a_remote_mismatch_is_caught_and_the_upload_still_deleted(final, data_fi
     assert files_in(final) == []
 
 
-@pytest.mark.parametrize("flag, named", [("--upload-durable", "--upload-durable"), ("--upload-profile", "--upload-profile"),
-                                         ("--upload-fronts=nginx", "--upload-fronts"),
-                                         ("--upload-link=100mbit", "--upload-link")])
+@pytest.mark.parametrize(
+    "flag, named",
+    [
+        ("--upload-durable", "--upload-durable"),
+        ("--upload-profile", "--upload-profile"),
+        ("--upload-fronts=nginx", "--upload-fronts"),
+        ("--upload-link=100mbit", "--upload-link"),
+    ],
+)
+@pytest.mark.slow
 def test_what_the_targets_owner_sets_is_refused_with_a_target(run_suite, flag, named):
     result = run_suite("--co", "--upload-target=http://127.0.0.1:9", flag)
     assert result.returncode == 4

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.report import FASTER, INCONCLUSIVE, SLOWER, compare_runs
+from fixtures.report.compare import FASTER, INCONCLUSIVE, SLOWER, compare_runs
 from tests.data.slow_method import slowed
 
 DATA = Path(__file__).parent / "data"
@@ -54,7 +54,7 @@ def test_two_runs_with_more_rounds_flag_at_most_one_percent_too(power_runs):
 def test_the_default_divides_each_round_by_the_limit_measured_just_before_it(runs):
     [bench] = [b for b in runs[0]["benchmarks"] if b["name"] == "test_upload[request.files-werkzeug-1hop-8MB]"]
     [row] = [r for r in compare_runs(runs[0], runs[0]) if r.name == bench["name"]]
-    paired = [t / limit for t, limit in zip(bench["stats"]["data"], bench["extra_info"]["limit_rounds"])]
+    paired = [t / limit for t, limit in zip(bench["stats"]["data"], bench["extra_info"]["limit_rounds"], strict=False)]
     assert len(paired) == len(bench["stats"]["data"]) >= 8
     assert row.before == pytest.approx(statistics.median(paired))
 

@@ -1,7 +1,7 @@
 """The benchmark matrix: every cell uploads a real file over a real socket and checks its md5.
 
 The session plugin (fixtures/session.py) owns the servers, data files and totals; a cell's run
-(fixtures/cell.py) owns its rounds. The baselines are the disk copy and the machine's limit.
+(fixtures/run/cell.py) owns its rounds. The baselines are the disk copy and the machine's limit.
 """
 
 

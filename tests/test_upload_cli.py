@@ -9,10 +9,9 @@ import sys
 import pytest
 
 from fixtures import upload
-from fixtures.live import files_in, final, relay  # noqa: F401 (fixtures)
-from fixtures.methods import METHODS
-from fixtures.servers import free_port
-from tests.conftest import ROOT
+from fixtures.processes.servers import free_port
+from fixtures.uploads.methods import METHODS
+from tests.conftest import ROOT, files_in
 
 SIZE = 256 << 10
 
@@ -20,8 +19,13 @@ SIZE = 256 << 10
 def run_cli(*args, timeout=120):
     """Run the CLI; its output is decoded without newline translation, so a \r stays a \r."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run([sys.executable, "-m", "fixtures.upload", *map(str, args)], cwd=ROOT, env=env,
-                            capture_output=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "fixtures.upload", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+    )
     result.stdout, result.stderr = result.stdout.decode(), result.stderr.decode()
     return result
 

@@ -5,16 +5,18 @@ import sys
 
 import pytest
 
-from fixtures.report import write_comparison
-from fixtures.versions import VersionsError, find_cell
+from fixtures.report.compare import write_comparison
+from fixtures.versions.environments import VersionsError
+from fixtures.versions.runs import find_cell
 from tests.conftest import ROOT
 
 CELL = "request.stream-writelines-werkzeug-1hop-16MB"
 
 
 def versions_cli(*args):
-    return subprocess.run([sys.executable, "-m", "fixtures.versions", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "fixtures.versions", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_a_cell_id_names_its_method_chain_and_size():
@@ -23,25 +25,31 @@ def test_a_cell_id_names_its_method_chain_and_size():
     assert find_cell(CELL).id == CELL
 
 
-@pytest.mark.parametrize("cell_id, words", [
-    ("request.magic-werkzeug-1hop-16MB", "no cell 'request.magic-werkzeug-1hop-16MB' in the matrix"),
-    ("writelines", "is not a cell id like request.stream-writelines-werkzeug-1hop-16MB"),
-    ("request.files-werkzeug-1hop-16XB", "is not a cell id like"),
-])
+@pytest.mark.parametrize(
+    "cell_id, words",
+    [
+        ("request.magic-werkzeug-1hop-16MB", "no cell 'request.magic-werkzeug-1hop-16MB' in the matrix"),
+        ("writelines", "is not a cell id like request.stream-writelines-werkzeug-1hop-16MB"),
+        ("request.files-werkzeug-1hop-16XB", "is not a cell id like"),
+    ],
+)
 def test_an_unknown_cell_is_an_error_naming_it(cell_id, words):
     with pytest.raises(VersionsError, match=words):
         find_cell(cell_id)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["bisect", "werkzeug", "3.1.8", "2.2.3", "--cell", CELL], "3.1.8 is not older than 2.2.3"),
-    (["bisect", "werkzeug", "2.2.3", "three", "--cell", CELL], "'three' is not a release number"),
-    (["bisect", "werkzeug", "2.2.3", "3.1.8", "--cell", CELL, "--threshold", "1"], "--threshold 1 is not above 1"),
-    (["run", "werkzeug", "2.2.3", "--cell", "nothing"], "'nothing' is not a cell id"),
-    (["lines", "werkzeug", "2.2", "3.x"], "'3.x' is not a release line: expected MAJOR.MINOR"),
-    (["lines", "werkzeug", "2.2"], "1 release line given: a comparison needs two or more"),
-    (["lines", "werkzeug", "2.2", "3.1", "--size", "16XB"], "--size: invalid upload size '16XB'"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["bisect", "werkzeug", "3.1.8", "2.2.3", "--cell", CELL], "3.1.8 is not older than 2.2.3"),
+        (["bisect", "werkzeug", "2.2.3", "three", "--cell", CELL], "'three' is not a release number"),
+        (["bisect", "werkzeug", "2.2.3", "3.1.8", "--cell", CELL, "--threshold", "1"], "--threshold 1 is not above 1"),
+        (["run", "werkzeug", "2.2.3", "--cell", "nothing"], "'nothing' is not a cell id"),
+        (["lines", "werkzeug", "2.2", "3.x"], "'3.x' is not a release line: expected MAJOR.MINOR"),
+        (["lines", "werkzeug", "2.2"], "1 release line given: a comparison needs two or more"),
+        (["lines", "werkzeug", "2.2", "3.1", "--size", "16XB"], "--size: invalid upload size '16XB'"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors_before_anything_is_installed(args, words):
     result = versions_cli(*args)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -75,14 +83,14 @@ def test_each_environment_gets_its_own_uwsgi_script_pinned_to_the_version_here()
     # from the parent environment, `uwsgi` would run the parent's Python and the app on the parent's Werkzeug
     from importlib import metadata
 
-    from fixtures.versions import own_scripts
+    from fixtures.versions.environments import own_scripts
 
     assert own_scripts("werkzeug") == [f"pyuwsgi=={metadata.version('pyuwsgi')}"]
     assert own_scripts("pyuwsgi") == []
 
 
 def test_bisect_names_the_first_release_a_duet_calls_slower_and_counts_over_budget_as_slower(monkeypatch):
-    from fixtures import versions
+    from fixtures.versions import runs as versions
 
     releases = ["2.2.3", "2.3.0", "2.3.1", "3.0.0", "3.1.8"]
     monkeypatch.setattr(versions, "releases", lambda package, low, high: releases)
@@ -91,8 +99,14 @@ def test_bisect_names_the_first_release_a_duet_calls_slower_and_counts_over_budg
     def duet_cell(package, good, candidate, cell, timeout=None):  # from 2.3.0 on, B goes over its budget
         asked.append((good, candidate))
         over = candidate >= "2.3.0"
-        return {"verdict": "slower" if over else "unchanged", "paired_ratio": 90.0 if over else 1.01,
-                "verdict_why": "", "a_MBps": 93.0, "b_MBps": 1.0 if over else 92.0, "b_over_budget": over}
+        return {
+            "verdict": "slower" if over else "unchanged",
+            "paired_ratio": 90.0 if over else 1.01,
+            "verdict_why": "",
+            "a_MBps": 93.0,
+            "b_MBps": 1.0 if over else 92.0,
+            "b_over_budget": over,
+        }
 
     monkeypatch.setattr(versions, "duet_cell", duet_cell)
     good, bad, records = versions.bisect("werkzeug", "2.2.3", "3.1.8", find_cell(CELL), say=lambda line: None)
@@ -102,7 +116,7 @@ def test_bisect_names_the_first_release_a_duet_calls_slower_and_counts_over_budg
 
 
 def test_a_small_slowdown_is_no_regression_for_the_bisect():
-    from fixtures.versions import regressed
+    from fixtures.versions.runs import regressed
 
     assert regressed({"verdict": "slower", "paired_ratio": 2.5}, 2.0)
     assert not regressed({"verdict": "slower", "paired_ratio": 1.3}, 2.0)

@@ -7,7 +7,7 @@ clone's client stamps each request with STARTED (its wall clock: client and serv
 and the clone's relay passes the stamp on. Counted from the endpoint's own start instead, the sleep would
 miss the time a server spends before the app runs: waitress receives the whole body first, so a cell on it
 moved by a few percent, not 30. A duet against the clone (--upload-against=DEST) is the test of the duet's
-power with a real code change (tests/test_duet.py, README "Did this change make uploads slower?").
+power with a real code change (tests/test_duet.py, docs/duet.md).
 """
 
 import subprocess
@@ -18,18 +18,18 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 STARTED = "X-Upload-Started"
 # (file, text that must occur once, what replaces it)
 RECEIVING = "server_app/receiving.py"
-ENDPOINT = '''    return _copy_stream(current_app.config["BLOCK_SIZE"], "stream-chunked")
-'''
-SLOWED = '''    answer = _copy_stream(current_app.config["BLOCK_SIZE"], "stream-chunked")
+ENDPOINT = """    return _copy_stream(current_app.config["BLOCK_SIZE"], "stream-chunked")
+"""
+SLOWED = """    answer = _copy_stream(current_app.config["BLOCK_SIZE"], "stream-chunked")
     started = float(request.headers.get("{started}", time.time()))
     time.sleep({factor!r} * max(time.time() - started, 0.0))
     return answer
-'''
+"""
 IMPORTS = "import ssl\n"
-RELAY = '''    headers = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream")}
-'''
-STAMP = '''    timeout = (connect_timeout or CONNECT_TIMEOUT, budget)
-'''
+RELAY = """    headers = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream")}
+"""
+STAMP = """    timeout = (connect_timeout or CONNECT_TIMEOUT, budget)
+"""
 
 
 def edits(factor: float) -> list:
@@ -37,11 +37,17 @@ def edits(factor: float) -> list:
     return [
         (RECEIVING, IMPORTS, IMPORTS + "import time\n"),
         (RECEIVING, ENDPOINT, SLOWED.format(started=STARTED, factor=factor)),
-        ("server_app/relaying.py", RELAY,
-         RELAY + f'    if "{STARTED}" in request.headers:\n'
-                 f'        headers["{STARTED}"] = request.headers["{STARTED}"]\n'),
-        ("fixtures/clients.py", STAMP,
-         STAMP + f'    kwargs["headers"] = {{**(kwargs.get("headers") or {{}}), "{STARTED}": repr(time.time())}}\n'),
+        (
+            "server_app/relaying.py",
+            RELAY,
+            RELAY + f'    if "{STARTED}" in request.headers:\n'
+            f'        headers["{STARTED}"] = request.headers["{STARTED}"]\n',
+        ),
+        (
+            "fixtures/uploads/clients.py",
+            STAMP,
+            STAMP + f'    kwargs["headers"] = {{**(kwargs.get("headers") or {{}}), "{STARTED}": repr(time.time())}}\n',
+        ),
     ]
 
 
@@ -62,9 +68,16 @@ def make(dest: Path, factor: float) -> str:
     subprocess.run(["git", "clone", "--quiet", "--shared", str(ROOT), str(dest)], check=True)
     apply(dest, factor)
     git = ["git", "-C", str(dest), "-c", "user.name=upload-bench", "-c", "user.email=upload-bench@localhost"]
-    subprocess.run([*git, "commit", "--quiet", "-am",
-                    f"stream-chunked sleeps {factor} x the request's time (from the client's start) at its end"],
-                   check=True)
+    subprocess.run(
+        [
+            *git,
+            "commit",
+            "--quiet",
+            "-am",
+            f"stream-chunked sleeps {factor} x the request's time (from the client's start) at its end",
+        ],
+        check=True,
+    )
     return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
 
 

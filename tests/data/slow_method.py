@@ -2,7 +2,7 @@
 
 METHOD is a method's name as the run records it (extra_info "method", e.g. "request.stream (chunked copy)").
 The copy is what a run would have recorded had every round of that method taken FACTOR times as long: the
-test of a comparison's power (tests/test_trust.py, README "Numbers you can trust").
+test of a comparison's power (tests/test_trust.py, docs/trust.md).
 """
 
 import copy
@@ -29,8 +29,9 @@ def slowed(run: dict, method: str, factor: float) -> dict:
         methods = sorted({b["extra_info"].get("method") for b in run["benchmarks"]} - {None})
         raise ValueError(f"no benchmark of method {method!r} in the run: it has {', '.join(map(repr, methods))}")
     changed = copy.deepcopy(run)
-    changed["benchmarks"] = [scaled(b, factor) if b["extra_info"].get("method") == method else b
-                             for b in changed["benchmarks"]]
+    changed["benchmarks"] = [
+        scaled(b, factor) if b["extra_info"].get("method") == method else b for b in changed["benchmarks"]
+    ]
     return changed
 
 

@@ -3,10 +3,38 @@
 import json
 import sys
 
-EXTRA = ("bytes", "size", "method", "deployment", "hops", "limit_rounds", "flask_version", "werkzeug_version",
-         "requests_version", "urllib3_version")
-STATS = ("min", "max", "mean", "stddev", "rounds", "median", "iqr", "q1", "q3", "iqr_outliers", "stddev_outliers",
-         "outliers", "ld15iqr", "hd15iqr", "ops", "total", "iterations", "data")
+EXTRA = (
+    "bytes",
+    "size",
+    "method",
+    "deployment",
+    "hops",
+    "limit_rounds",
+    "flask_version",
+    "werkzeug_version",
+    "requests_version",
+    "urllib3_version",
+)
+STATS = (
+    "min",
+    "max",
+    "mean",
+    "stddev",
+    "rounds",
+    "median",
+    "iqr",
+    "q1",
+    "q3",
+    "iqr_outliers",
+    "stddev_outliers",
+    "outliers",
+    "ld15iqr",
+    "hd15iqr",
+    "ops",
+    "total",
+    "iterations",
+    "data",
+)
 CPU = ("brand_raw", "count", "arch")
 
 

@@ -1,0 +1,342 @@
+"""Hostile clients over raw sockets: each fault, the bytes it sends, how it ends its side, and what it must get.
+
+The registry FAULTS is what tests/test_faults.py drives against every deployment, as final hop and
+as relay, and what the fault table of docs/safety.md is printed from (python -m tests.faults).
+"""
+
+import hashlib
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server_app.deployments import DEPLOYMENTS, SOCKET_KEYS
+from server_app.receiving import ENDPOINTS, MULTIPART_ENDPOINTS
+
+# How a client ends: CLOSE half-closes after sending (the server sees the body end); STALL keeps the
+# connection open and sends nothing more.
+CLOSE = "close"
+STALL = "stall"
+# The answer of a server that closed the connection without a response.
+CLOSED = None
+
+BOUNDARY = "f4ultb0undary"
+OCTET = "application/octet-stream"
+
+
+@dataclass
+class Answer:
+    status: int | None  # CLOSED: the connection ended without an HTTP response
+    headers: dict
+    body: bytes
+    seconds: float
+
+    @property
+    def json_detail(self) -> str:
+        """Return the detail of a JSON error answer, or '' when the answer is not one."""
+        try:
+            return json.loads(self.body).get("detail", "")
+        except ValueError:
+            return ""
+
+
+def payload(size: int) -> bytes:
+    """Return size bytes of a fixed non-repeating-looking pattern (no CRLF pairs, so never a boundary)."""
+    block = hashlib.sha256(str(size).encode()).digest() * 2048  # 64 KiB
+    return (block * (size // len(block) + 1))[:size]
+
+
+def multipart_body(file_bytes: bytes, field="file", filename="x.bin", boundary=BOUNDARY, close=True) -> bytes:
+    """Return a multipart/form-data body with one part (a file part when filename is set)."""
+    disposition = f'form-data; name="{field}"' + (f'; filename="{filename}"' if filename else "")
+    body = (
+        f"--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: {OCTET}\r\n\r\n"
+    ).encode() + file_bytes
+    return body + (f"\r\n--{boundary}--\r\n".encode() if close else b"")
+
+
+def multipart_type(boundary=BOUNDARY) -> str:
+    return f"multipart/form-data; boundary={boundary}" if boundary else "multipart/form-data"
+
+
+def chunked(body: bytes, chunk=64 << 10, last=True) -> bytes:
+    """Return body in chunked transfer encoding, with its final 0-chunk or without."""
+    out = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + chunk]), body[i : i + chunk]) for i in range(0, len(body), chunk)
+    )
+    return out + (b"0\r\n\r\n" if last else b"")
+
+
+def request_head(path, content_type, headers) -> bytes:
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Content-Type: {content_type}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def exchange(port, head: bytes, body: bytes, ending: str, timeout: float) -> Answer:
+    """Send head and body from a thread, end as told, and read the answer (or the close) meanwhile.
+
+    The body goes out from a thread so that a server that answers before reading it all (a 413
+    from the Content-Length) is heard, not lost to a send that blocks on a full socket buffer.
+    """
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    started = time.monotonic()
+
+    def send():
+        try:
+            sock.sendall(head + body)
+            if ending == CLOSE:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the server answered and closed before taking it all
+            pass
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        response = http.client.HTTPResponse(sock)
+        try:
+            response.begin()
+            answer_body = response.read()
+        except (http.client.RemoteDisconnected, ConnectionResetError, http.client.IncompleteRead):
+            return Answer(CLOSED, {}, b"", time.monotonic() - started)
+        except TimeoutError:
+            raise AssertionError(f"neither an answer nor a close within {timeout} s: the server hangs") from None
+        return Answer(response.status, dict(response.getheaders()), answer_body, time.monotonic() - started)
+    finally:
+        sock.close()
+        sender.join(timeout)
+
+
+LIMIT = 1 << 20  # --max-content-length of the servers under test: room for a form field over Werkzeug's 500,000 bytes
+IDLE = 1  # --idle-timeout of the servers under test, in seconds
+BODY = 256 << 10
+SPLICE = "stream-splice"
+FAULTS_START = "<!-- faults:start -->"
+FAULTS_END = "<!-- faults:end -->"
+
+
+@dataclass(frozen=True)
+class Request:
+    content_type: str
+    headers: dict
+    body: bytes
+    ending: str = CLOSE
+    stored: bytes = None  # what the final hop must store when the request is answered 200
+
+
+def file_request(endpoint, file_bytes, **multipart) -> Request:
+    """Return a well-formed upload of file_bytes for this endpoint (multipart where it takes multipart)."""
+    if endpoint in MULTIPART_ENDPOINTS:
+        return Request(multipart_type(), {}, multipart_body(file_bytes, **multipart), stored=file_bytes)
+    return Request(OCTET, {}, file_bytes, stored=file_bytes)
+
+
+def with_length(request, length=None, send=None, ending=CLOSE) -> Request:
+    """Declare a Content-Length (the body's own by default), send only the first `send` bytes, end as told."""
+    declared = len(request.body) if length is None else length
+    body = request.body if send is None else request.body[:send]
+    return Request(request.content_type, {"Content-Length": declared}, body, ending, request.stored)
+
+
+def chunked_request(request, last=True, extra=None) -> Request:
+    return Request(
+        request.content_type,
+        {"Transfer-Encoding": "chunked", **(extra or {})},
+        chunked(request.body, last=last),
+        CLOSE,
+        request.stored,
+    )
+
+
+def exactly_limit(endpoint) -> Request:
+    """Return an upload whose whole body is LIMIT bytes, multipart framing included."""
+    overhead = len(multipart_body(b"")) if endpoint in MULTIPART_ENDPOINTS else 0
+    return with_length(file_request(endpoint, payload(LIMIT - overhead)))
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    what: str  # what the client does, for docs/safety.md
+    build: Callable  # endpoint -> Request
+    expect: Callable  # (entry Deployment, hops, endpoint) -> HTTP status, or CLOSED
+    multipart_only: bool = False
+    # deployments whose server answers this fault itself, before the app runs (its own text, not JSON)
+    server_answers: tuple = ()
+    # words of which the app's 400 must name one (other statuses: STATUS_WORDS)
+    names: tuple = ()
+
+
+# What the app's JSON error must name, by status (for a 400, the fault's own words).
+STATUS_WORDS = {408: ("IDLE_TIMEOUT",), 411: ("chunked",), 413: ("limit",)}
+
+
+def names_the_problem(fault, status, detail) -> bool:
+    """Return whether a JSON error's detail names the fault: one of its words, case aside."""
+    words = fault.names if status == 400 else STATUS_WORDS.get(status, ())
+    return any(word.lower() in detail.lower() for word in words)
+
+
+def _chunked_status(entry, hops, endpoint, otherwise):
+    """What a chunked body gets: 411 where it cannot be read or forwarded, else `otherwise`."""
+    if not entry.takes_chunked(hops) or endpoint == SPLICE:
+        return 411
+    return otherwise
+
+
+def _unless_waitress(status):
+    # waitress receives the whole body before the app runs: a body that never completes never reaches it.
+    return lambda entry, hops, endpoint: CLOSED if entry.dechunks else status
+
+
+def _always(status):
+    return lambda entry, hops, endpoint: status
+
+
+FAULTS = [
+    Fault(
+        "short-body",
+        "declares Content-Length 512 KiB, sends 256 KiB, closes its side",
+        lambda e: with_length(file_request(e, payload(BODY)), length=2 * BODY),
+        _unless_waitress(400),
+        names=("early",),
+    ),
+    Fault(
+        "chunked-without-last-chunk",
+        "sends a chunked body without its final 0-chunk, closes its side",
+        lambda e: chunked_request(file_request(e, payload(BODY)), last=False),
+        lambda entry, hops, e: _chunked_status(entry, hops, e, CLOSED if entry.dechunks else 400),
+        names=("chunked", "early"),
+    ),
+    Fault(
+        "stall-mid-body",
+        "sends half of its declared body, then nothing, with the connection open",
+        lambda e: with_length(file_request(e, payload(BODY)), send=BODY // 2, ending=STALL),
+        _unless_waitress(408),
+    ),
+    Fault(
+        "over-limit-declared",
+        "declares one byte over the limit, sends 64 KiB and waits",
+        lambda e: with_length(file_request(e, payload(LIMIT + 1)), send=64 << 10, ending=STALL),
+        _always(413),
+        server_answers=("waitress",),
+    ),
+    Fault(
+        "over-limit-chunked",
+        "sends twice the limit, chunked (no Content-Length)",
+        lambda e: chunked_request(file_request(e, payload(2 * LIMIT))),
+        lambda entry, hops, e: _chunked_status(entry, hops, e, 413),
+        server_answers=("waitress",),
+    ),
+    Fault("exactly-the-limit", "sends a whole body of exactly the limit (md5 checked)", exactly_limit, _always(200)),
+    Fault(
+        "chunked-whole",
+        "sends a whole chunked body (md5 checked)",
+        lambda e: chunked_request(file_request(e, payload(BODY))),
+        lambda entry, hops, e: _chunked_status(entry, hops, e, 200),
+    ),
+    # waitress follows RFC 9112 section 6.3 itself (Transfer-Encoding wins, Content-Length is dropped) and
+    # hands the app a de-chunked body; gunicorn refuses the request itself; the Werkzeug server and uWSGI
+    # hand the app both headers, and the app refuses it.
+    Fault(
+        "chunked-and-content-length",
+        "sends Transfer-Encoding: chunked and a Content-Length",
+        lambda e: chunked_request(file_request(e, payload(BODY)), extra={"Content-Length": BODY}),
+        lambda entry, hops, e: 200 if entry.dechunks else 400,
+        server_answers=("gunicorn",),
+        names=("Transfer-Encoding",),
+    ),
+    Fault(
+        "multipart-bad-boundary",
+        "multipart whose boundary is not the one in its Content-Type",
+        lambda e: with_length(Request(multipart_type("another"), {}, multipart_body(payload(BODY)))),
+        _always(400),
+        multipart_only=True,
+        names=("multipart",),
+    ),
+    Fault(
+        "multipart-no-boundary",
+        "multipart/form-data without a boundary parameter",
+        lambda e: with_length(Request(multipart_type(None), {}, multipart_body(payload(BODY)))),
+        _always(400),
+        multipart_only=True,
+        names=("multipart",),
+    ),
+    Fault(
+        "multipart-truncated",
+        "multipart without its closing boundary (complete per Content-Length)",
+        lambda e: with_length(Request(multipart_type(), {}, multipart_body(payload(BODY), close=False))),
+        _always(400),
+        multipart_only=True,
+        names=("multipart",),
+    ),
+    Fault(
+        "multipart-other-field",
+        "multipart whose one file part is named 'other', not 'file'",
+        lambda e: with_length(Request(multipart_type(), {}, multipart_body(payload(BODY), field="other"))),
+        _always(400),
+        multipart_only=True,
+        names=("multipart",),
+    ),
+    # 600 KiB: over Werkzeug's in-memory limit for a form field; streaming-form-data takes any 'file' part
+    Fault(
+        "multipart-file-without-filename",
+        "a 600 KiB 'file' part without a filename (a form field)",
+        lambda e: with_length(file_request(e, payload(600 << 10), filename=None)),
+        lambda entry, hops, e: 200 if e == "streaming-form-data" else 400,
+        multipart_only=True,
+        names=("multipart",),
+    ),
+]
+
+
+def applies(fault, endpoint, deployment) -> bool:
+    """Return whether the fault is driven at this endpoint of this deployment."""
+    if fault.multipart_only and endpoint not in MULTIPART_ENDPOINTS:
+        return False
+    return endpoint != SPLICE or deployment.name in SOCKET_KEYS
+
+
+def _label(status) -> str:
+    return "closed" if status is CLOSED else str(status)
+
+
+def answered_by_server(fault, deployment, status) -> bool:
+    """Return whether this answer comes from the server itself, not from the app's JSON errors."""
+    return status is not CLOSED and status >= 400 and deployment.name in fault.server_answers
+
+
+def _cell(fault, deployment) -> str:
+    """Return what the fault gets on this deployment: the usual answer, then where it differs."""
+    parts = []
+    for hops in (1, 2):
+        by_endpoint = {}
+        for e in filter(lambda e: applies(fault, e, deployment), ENDPOINTS):
+            status = fault.expect(deployment, hops, e)
+            by_endpoint[e] = _label(status) + ("*" if answered_by_server(fault, deployment, status) else "")
+        labels = list(by_endpoint.values())
+        usual = max(labels, key=labels.count)
+        odd = ", ".join(f"{e} {label}" for e, label in by_endpoint.items() if label != usual)
+        parts.append(usual + (f" ({odd})" if odd else ""))
+    return parts[0] if parts[0] == parts[1] else f"{parts[0]}; 2 hops: {parts[1]}"
+
+
+def faults_table() -> str:
+    """Return docs/safety.md's table: what each fault gets from each deployment, as final hop and through a relay."""
+    names = list(DEPLOYMENTS)
+    lines = ["| Fault | The client | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for fault in FAULTS:
+        cells = [_cell(fault, DEPLOYMENTS[name]) for name in names]
+        lines.append(f"| `{fault.name}` | {fault.what} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(faults_table(), end="")
