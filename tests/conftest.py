@@ -19,6 +19,8 @@ from server_app import create_app
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# the matrix as a test runs it: every cell of the options that follow once, at 1MB
+ONE_ROUND_AT_1MB = ("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB")
 SUITE_ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 # what xprocess prints (with -s) when it starts a server of a run
 STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")

@@ -9,6 +9,7 @@ import pytest
 from fixtures.report.document import write_report
 from fixtures.run.concurrency import RssSampler
 from fixtures.run.matrix import cells
+from tests.conftest import ONE_ROUND_AT_1MB
 
 
 def test_concurrency_multiplies_the_cells_and_marks_their_ids(upload_options):
@@ -44,10 +45,7 @@ def test_sampler_sums_every_process_of_the_chain_at_once(final):
 def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
     result = run_suite(
-        "tests/test_upload_benchmarks.py",
-        "--benchmark-only",
-        "--upload-rounds=1",
-        "--upload-sizes=1MB",
+        *ONE_ROUND_AT_1MB,
         "--upload-concurrency=1,3",
         "--upload-deployments=werkzeug",
         "--upload-hops=1",

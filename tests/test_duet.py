@@ -17,7 +17,7 @@ from fixtures.run import duet
 from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
 from fixtures.run.rounds import RoundsRule
 from fixtures.run.stats import paired_ratio, smallest_wilcoxon_p
-from tests.conftest import ROOT, alive, server_pids, start_suite, wait_for
+from tests.conftest import ROOT, alive, server_pids, start_writelines_run, wait_for
 from tests.data.slow_endpoint import make as make_slowed_checkout
 
 SIZE = 8 << 20
@@ -276,22 +276,11 @@ def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_a
 @pytest.mark.slow
 def test_ctrl_c_in_a_duet_stops_both_sides_and_removes_the_worktree(tmp_path, upload_options):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout[:12]
-    proc = start_suite(
-        tmp_path,
-        upload_options.data_dir,
-        "-s",
-        "tests/test_upload_benchmarks.py::test_upload",
-        "--benchmark-only",
-        "--upload-sizes=32MB",
-        "--upload-deployments=werkzeug",
-        "--upload-hops=1",
-        "--upload-methods=request.stream-writelines",
-        "--upload-timeout=600",
-        "--upload-against=HEAD",
-        basetemp=tmp_path / "basetemp",
+    # A's server and the limit's receiver first; B's server starts after A's warm-up
+    proc, output = start_writelines_run(
+        tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2, extra=["--upload-against=HEAD"]
     )
     worktree = sides.WORKTREES / f"{NAME_PREFIX}{proc.pid}-{head}"  # ownership's name: the run's pid, the commit
-    output = ""
     # until A's warm-up upload is under way: writelines takes half a minute for 32MB
     wait_for(lambda: list((tmp_path / "basetemp").rglob(".upload-*.partial")), "A's warm-up upload")
     existed = worktree.is_dir()

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from fixtures.data.datafiles import DataFiles
-from tests.conftest import alive, server_pids, start_writelines_run, wait_for
+from tests.conftest import ONE_ROUND_AT_1MB, alive, server_pids, start_writelines_run, wait_for
 
 
 @pytest.mark.slow
@@ -106,10 +106,7 @@ def test_every_method_once_stores_every_byte_intact_and_the_totals_add_up(run_su
     # every method through every chain of three servers (tox -e py runs all five, in this process)
     run_json = tmp_path / "run.json"
     result = run_suite(
-        "tests/test_upload_benchmarks.py",
-        "--benchmark-only",
-        "--upload-rounds=1",
-        "--upload-sizes=1MB",
+        *ONE_ROUND_AT_1MB,
         "--upload-deployments=werkzeug,gunicorn,waitress",
         f"--benchmark-json={run_json}",
         timeout=900,
@@ -217,10 +214,7 @@ def test_upload_plan_prints_the_estimate_and_uploads_nothing(run_suite, upload_o
 def test_durable_run_with_every_client_library_records_both_and_stores_every_byte(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
     result = run_suite(
-        "tests/test_upload_benchmarks.py",
-        "--benchmark-only",
-        "--upload-rounds=1",
-        "--upload-sizes=1MB",
+        *ONE_ROUND_AT_1MB,
         "--upload-durable",
         "--upload-clients=all",
         "--upload-deployments=werkzeug",

@@ -143,13 +143,17 @@ def test_without_ip_and_tc_the_link_cells_are_skipped_saying_how_to_get_them(tmp
 def test_without_root_a_link_cannot_be_made_and_the_reason_says_so():
     # a real process that is not root: root's interpreter, imported first, then the effective user changed
     done = subprocess.run(
-        [sys.executable, "-c", "from fixtures import links; import os; os.seteuid(65534); print(links.missing())"],
+        [
+            sys.executable,
+            "-c",
+            "from fixtures.processes import links; import os; os.seteuid(65534); print(links.missing())",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert done.stdout.startswith("shaped links need root (network namespaces and tc)"), done.stdout
+    assert done.stdout.startswith("[no-link] shaped links need root (network namespaces and tc)"), done.stdout
 
 
 @needs_links

@@ -31,6 +31,7 @@ from fixtures.report.heatmaps import not_run, short_reason
 from fixtures.report.model import Benchmark, benchmarks_of
 from fixtures.report.output import MAX_PNG_BYTES as REPORT_MAX_PNG_BYTES
 from fixtures.report.plotting import figure_caption
+from fixtures.report.tables import CONCLUSIONS_HEADER
 from fixtures.run.duet import UNCHANGED as DUET_UNCHANGED
 from fixtures.run.stats import DEFAULT_FDR, median_interval
 from fixtures.uploads.methods import FAMILIES, METHODS
@@ -224,20 +225,7 @@ def test_conclusions_table_has_a_row_per_benchmark_with_its_numbers(first_report
     rows = table_rows(markdown, "## Conclusions")
     assert len(rows) == len(first_json["benchmarks"])
     assert len([b for b in first_json["benchmarks"] if not is_baseline(b)]) == 8  # 2 sizes x 2 methods x 2 hops
-    assert list(rows[0]) == [
-        "Size",
-        "Method",
-        "Deployment",
-        "Hops",
-        "Median time",
-        "Median 95% CI",
-        "IQR",
-        "MB/s",
-        "Fraction of socket limit",
-        "Server peak RSS",
-        "Client peak RSS",
-        "md5 verified",
-    ]
+    assert list(rows[0]) == CONCLUSIONS_HEADER
     for bench in first_json["benchmarks"]:
         extra, stats = bench["extra_info"], bench["stats"]
         row = conclusions_row(rows, extra)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from fixtures.processes.target import RemoteChain, TargetError, probe
-from tests.conftest import files_in
+from tests.conftest import ONE_ROUND_AT_1MB, files_in
 
 
 def test_probe_follows_a_relay_to_its_final_hop(final, relay):
@@ -37,10 +37,7 @@ def test_a_server_without_server_apps_endpoints_is_refused(not_server_app):
 def test_matrix_runs_against_a_running_relay_chain_and_leaves_nothing_there(run_suite, tmp_path, final, relay):
     run_json = tmp_path / "run.json"
     result = run_suite(
-        "tests/test_upload_benchmarks.py",
-        "--benchmark-only",
-        "--upload-rounds=1",
-        "--upload-sizes=1MB",
+        *ONE_ROUND_AT_1MB,
         f"--upload-target={relay.url}",
         "--upload-methods=request.stream-chunked,request.files",
         "-rs",
