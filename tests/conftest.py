@@ -121,6 +121,18 @@ def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers, extr
     return proc, output
 
 
+def interrupt_mid_upload(tmp_path, upload_options, signum, hops=1, servers=2, extra=(), at_signal=None):
+    """Start a slow writelines run, send it ``signum`` once an upload is under way (a partial file exists), and
+    wait for it to end; return its output and what ``at_signal(proc)`` returned just before the signal."""
+    basetemp = tmp_path / "basetemp"
+    proc, output = start_writelines_run(tmp_path, upload_options, basetemp, hops=hops, servers=servers, extra=extra)
+    wait_for(lambda: list(basetemp.rglob(".upload-*.partial")), "an upload under way")
+    seen = at_signal(proc) if at_signal else None
+    proc.send_signal(signum)
+    output += proc.communicate(timeout=120)[0]
+    return output, seen
+
+
 def wait_for(condition, what, timeout=60, every=0.1):
     """Return condition()'s first true value, polled every ``every`` s; fail naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ from fixtures.run import duet
 from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
 from fixtures.run.rounds import RoundsRule
 from fixtures.run.stats import paired_ratio, smallest_wilcoxon_p
-from tests.conftest import ROOT, alive, server_pids, start_writelines_run, wait_for
+from tests.conftest import ROOT, alive, interrupt_mid_upload, server_pids
 from tests.data.slow_endpoint import make as make_slowed_checkout
 
 SIZE = 8 << 20
@@ -276,16 +276,16 @@ def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_a
 @pytest.mark.slow
 def test_ctrl_c_in_a_duet_stops_both_sides_and_removes_the_worktree(tmp_path, upload_options):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout[:12]
-    # A's server and the limit's receiver first; B's server starts after A's warm-up
-    proc, output = start_writelines_run(
-        tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2, extra=["--upload-against=HEAD"]
+
+    def the_worktree(proc):
+        """Return the run's worktree (ownership's name: the run's pid, the commit) and whether it exists now."""
+        worktree = sides.WORKTREES / f"{NAME_PREFIX}{proc.pid}-{head}"
+        return worktree, worktree.is_dir()
+
+    # SIGINT during A's warm-up upload: writelines takes half a minute for 32MB
+    output, (worktree, existed) = interrupt_mid_upload(
+        tmp_path, upload_options, signal.SIGINT, extra=["--upload-against=HEAD"], at_signal=the_worktree
     )
-    worktree = sides.WORKTREES / f"{NAME_PREFIX}{proc.pid}-{head}"  # ownership's name: the run's pid, the commit
-    # until A's warm-up upload is under way: writelines takes half a minute for 32MB
-    wait_for(lambda: list((tmp_path / "basetemp").rglob(".upload-*.partial")), "A's warm-up upload")
-    existed = worktree.is_dir()
-    proc.send_signal(signal.SIGINT)
-    output += proc.communicate(timeout=120)[0]
     assert existed, output[-3000:]
     pids = server_pids(output)
     assert len(pids) == 3, output[-3000:]  # A's server, B's server (from the worktree), the limit's receiver

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from fixtures.data.datafiles import DataFiles
-from tests.conftest import ONE_ROUND_AT_1MB, alive, server_pids, start_writelines_run, wait_for
+from tests.conftest import ONE_ROUND_AT_1MB, alive, interrupt_mid_upload, server_pids, start_writelines_run
 
 
 @pytest.mark.slow
@@ -64,10 +64,7 @@ def test_budget_xfails_slow_upload_with_its_rate_exits_0_then_skips_larger_size(
 @pytest.mark.slow
 def test_sigint_mid_upload_stops_servers_and_leaves_no_file(tmp_path, upload_options):
     # two chain servers and the limit's receiver (a timed cell measures the limit before each round)
-    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=2, servers=3)
-    wait_for(lambda: list((tmp_path / "basetemp").rglob(".upload-*.partial")), "a partial upload")
-    proc.send_signal(signal.SIGINT)
-    output += proc.communicate(timeout=120)[0]
+    output, _ = interrupt_mid_upload(tmp_path, upload_options, signal.SIGINT, hops=2, servers=3)
     pids = server_pids(output)
     assert len(pids) == 3, output
     assert alive(pids) == []
@@ -161,10 +158,7 @@ def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_pa
 
 @pytest.mark.slow
 def test_sigterm_mid_upload_cleans_up_like_ctrl_c(tmp_path, upload_options):
-    proc, output = start_writelines_run(tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2)
-    wait_for(lambda: list((tmp_path / "basetemp").rglob(".upload-*.partial")), "a partial upload")
-    proc.send_signal(signal.SIGTERM)
-    output += proc.communicate(timeout=120)[0]
+    output, _ = interrupt_mid_upload(tmp_path, upload_options, signal.SIGTERM)
     pids = server_pids(output)
     assert pids and alive(pids) == []
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []

@@ -21,7 +21,7 @@ from fixtures.run.estimate import Calibration, Plan
 from fixtures.run.matrix import cells
 from fixtures.run.rounds import rule_for
 from fixtures.uploads import clients
-from tests.conftest import ROOT, SUITE_ENV, alive, server_pids, start_writelines_run, suite_command, wait_for
+from tests.conftest import ROOT, SUITE_ENV, alive, interrupt_mid_upload, server_pids, suite_command
 
 needs_links = pytest.mark.skipif(links.missing() is not None, reason=str(links.missing()))
 TINY = [
@@ -267,13 +267,13 @@ def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespa
 def test_a_signal_mid_upload_across_a_link_stops_servers_and_removes_its_namespace(tmp_path, upload_options, signum):
     before = ours()
     # the link's limit receiver and the server; writelines takes about a minute for 32MB
-    proc, output = start_writelines_run(
-        tmp_path, upload_options, tmp_path / "basetemp", hops=1, servers=2, extra=["--upload-link=100mbit"]
+    output, made = interrupt_mid_upload(
+        tmp_path,
+        upload_options,
+        signum,
+        extra=["--upload-link=100mbit"],
+        at_signal=lambda proc: [name for name in ours() if name not in before],
     )
-    made = [name for name in ours() if name not in before]
-    wait_for(lambda: list((tmp_path / "basetemp").rglob(".upload-*.partial")), "a partial upload")
-    proc.send_signal(signum)
-    output += proc.communicate(timeout=120)[0]
     assert made, output
     assert "KeyboardInterrupt" in output
     assert alive(server_pids(output)) == []
