@@ -145,6 +145,36 @@ def duet_of(run_json):
     return run, {c["cell"]: c for c in run["upload_bench"]["duet"]["cells"]}
 
 
+# The last commit before fixtures/ was grouped into packages: its client process is fixtures.client_process.
+BEFORE_THE_MOVE = "de6385e"
+
+
+def test_a_side_runs_the_client_module_of_its_own_layout(tmp_path):
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "client_process.py").write_text("")
+    assert sides.client_modules(tmp_path) == ("fixtures.client_process", "fixtures.methods")
+    assert sides.client_modules(ROOT) == ("fixtures.processes.client_process", "fixtures.uploads.methods")
+
+
+@pytest.mark.slow
+def test_a_duet_against_a_commit_from_before_the_move_runs_its_old_layout(run_suite, tmp_path):
+    known = subprocess.run(["git", "cat-file", "-e", f"{BEFORE_THE_MOVE}^{{commit}}"], cwd=ROOT).returncode == 0
+    if not known:
+        pytest.skip(f"commit {BEFORE_THE_MOVE} is not in this clone's history: clone the repository in full")
+    run_json = tmp_path / "run.json"
+    result = run_suite(
+        *DUET_CELL,
+        "--upload-methods=request.stream-chunked",
+        f"--upload-against={BEFORE_THE_MOVE}",
+        f"--benchmark-json={run_json}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    run, cells = duet_of(run_json)
+    [record] = cells.values()
+    assert run["upload_bench"]["duet"]["sides"]["B"]["commit"].startswith(BEFORE_THE_MOVE)
+    assert record["pairs"] >= 6 and len(record["against_rounds"]) == record["pairs"]
+
+
 @pytest.mark.slow
 def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its_worktree(run_suite, tmp_path):
     run_json = tmp_path / "run.json"
