@@ -126,8 +126,13 @@ def interrupt_mid_upload(tmp_path, upload_options, signum, hops=1, servers=2, ex
     wait for it to end; return its output and what ``at_signal(proc)`` returned just before the signal."""
     basetemp = tmp_path / "basetemp"
     proc, output = start_writelines_run(tmp_path, upload_options, basetemp, hops=hops, servers=servers, extra=extra)
-    wait_for(lambda: list(basetemp.rglob(".upload-*.partial")), "an upload under way")
-    seen = at_signal(proc) if at_signal else None
+    try:
+        wait_for(lambda: list(basetemp.rglob(".upload-*.partial")), "an upload under way")
+        seen = at_signal(proc) if at_signal else None
+    except BaseException:
+        proc.kill()  # its session's servers die with it (they are told to when their parent dies)
+        proc.communicate()
+        raise
     proc.send_signal(signum)
     output += proc.communicate(timeout=120)[0]
     return output, seen

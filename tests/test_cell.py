@@ -166,6 +166,7 @@ def test_the_limit_check_separates_noise_from_a_real_beat():
     slower = ({"method": "o", "bytes": 100, "hops": 1}, [2.0] * 6)
     runs = [(Ran(data), info) for info, data in (limit, close, beyond, slower)]
     limits = apply_limits(runs)
+    assert limit[0]["fraction_of_socket_limit"] == 1.0  # the limit row is its own yardstick
     assert close[0]["limit_check"] == WITHIN_NOISE
     assert beyond[0]["limit_check"] == BEATEN and beyond[0]["fraction_of_socket_limit"] == pytest.approx(2.0)
     assert "limit_check" not in slower[0] and slower[0]["fraction_of_socket_limit"] == pytest.approx(0.5)

@@ -10,7 +10,6 @@ import hashlib
 import json
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 import requests
@@ -18,7 +17,7 @@ import requests
 from fixtures.processes.servers import watch_logs
 from server_app.deployments import DEPLOYMENTS
 from server_app.receiving import ENDPOINTS, MULTIPART_ENDPOINTS
-from tests.conftest import wait_until_empty, wait_until_idle
+from tests.conftest import ROOT, wait_until_empty, wait_until_idle
 from tests.faults import (
     CLOSE,
     CLOSED,
@@ -38,7 +37,6 @@ from tests.faults import (
     request_head,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 # A hang guard, not a measurement: waitress looks for idle connections once per cleanup interval.
 ANSWER_WITHIN = 4 * IDLE + 10
 HEALTH_WITHIN = 2

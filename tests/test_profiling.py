@@ -14,6 +14,7 @@ from server_app import create_app
 from server_app.config import ENV_VAR, ConfigError, to_environment
 from server_app.deployments import DEPLOYMENTS
 from server_app.profiling import HEADER
+from tests.conftest import files_in
 
 BODY = bytes(range(256)) * 8192  # 2 MiB
 MD5 = hashlib.md5(BODY).hexdigest()
@@ -28,10 +29,6 @@ def assert_is_profile(text):
     assert "## tracemalloc" in text
     tracemalloc_part = text.split("## tracemalloc", 1)[1]
     assert "size=" in tracemalloc_part and "count=" in tracemalloc_part  # tracemalloc statistic lines
-
-
-def files_in(server):
-    return sorted(p.name for p in server.upload_dir.iterdir())
 
 
 @pytest.fixture

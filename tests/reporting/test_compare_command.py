@@ -1,4 +1,4 @@
-"""python -m fixtures.report --compare as a user runs it, bad input, and the marks of cells that did not run."""
+"""python -m fixtures.report --compare as a user runs it, and bad input."""
 
 import copy
 import json
@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.report.document import write_report
-from fixtures.report.heatmaps import not_run, short_reason
-from fixtures.uploads.methods import METHODS
 from tests.reporting.conftest import (
     PNG_SIGNATURE,
     STORED_RUN,
@@ -242,39 +239,3 @@ def test_no_saved_run_is_one_line_naming_the_storage(tmp_path):
     (storage / "Linux-CPython-3.11-64bit").mkdir(parents=True)
     result = report_command("--output-dir", tmp_path / "out", cwd=tmp_path)
     assert_one_line_error(result, ".benchmarks", "no saved run")
-
-
-@pytest.mark.parametrize(
-    "chain, short",
-    [
-        (("uwsgi",), "no socket"),  # the splice method behind a server that keeps its socket
-        (("uwsgi",), "no chunked"),  # the chunked generator into uWSGI
-        (("gunicorn", "gunicorn"), "relay 411"),  # the chunked generator into a gunicorn relay
-    ],
-)
-def test_every_skip_reason_of_the_registry_has_its_short_form(chain, short):
-    reasons = [m.skip_reason(chain) for m in METHODS.values() if m.skip_reason(chain)]
-    assert short in {short_reason({"reason": reason}) for reason in reasons}
-
-
-def test_the_report_draws_a_heatmap_per_size_and_hop_count_with_skipped_cells_marked(tmp_path):
-    run = json.loads(STORED_RUN.read_text())
-    skipped = {
-        "method": "request.stream (os.splice from the server's socket)",
-        "deployment": "uwsgi",
-        "hops": 1,
-        "size": "1MB",
-        "reason": "[no-socket] the final hop uwsgi does not give the app its socket",
-        "code": "no-socket",
-    }
-    run["upload_bench"] = {"skipped": [skipped], "failed": []}
-    source = tmp_path / "run.json"
-    source.write_text(json.dumps(run))
-    report = write_report([source], tmp_path / "out").read_text()
-    for name in ("heatmap-1MB-1hop.png", "heatmap-2MB-1hop.png"):
-        assert f"]({name})" in report
-        assert (tmp_path / "out" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not_run([run]) == {("request.stream (os.splice from the server's socket)", "uwsgi", 1, "1MB"): "no socket"}
-    skipped.pop("code")
-    skipped["reason"] = "the final hop uwsgi does not give the app its socket"  # saved before the codes
-    assert not_run([run]) == {("request.stream (os.splice from the server's socket)", "uwsgi", 1, "1MB"): "skipped"}

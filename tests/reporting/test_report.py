@@ -11,6 +11,7 @@ import pytest
 from fixtures.data.sizes import MiB
 from fixtures.report.document import write_report
 from fixtures.report.figures import SeriesStyle, memory_figure, spread_by_size, throughput_figure
+from fixtures.report.heatmaps import not_run, short_reason
 from fixtures.report.model import Benchmark, benchmarks_of
 from fixtures.report.plotting import figure_caption
 from fixtures.report.tables import CONCLUSIONS_HEADER
@@ -287,3 +288,42 @@ def test_a_later_saved_run_wins(real_runs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "0002_later.json" in result.stdout
     assert "2099-01-01T00:00:00+00:00" in (out / "report.md").read_text()
+
+
+# The marks of cells that did not run
+
+
+@pytest.mark.parametrize(
+    "chain, short",
+    [
+        (("uwsgi",), "no socket"),  # the splice method behind a server that keeps its socket
+        (("uwsgi",), "no chunked"),  # the chunked generator into uWSGI
+        (("gunicorn", "gunicorn"), "relay 411"),  # the chunked generator into a gunicorn relay
+    ],
+)
+def test_every_skip_reason_of_the_registry_has_its_short_form(chain, short):
+    reasons = [m.skip_reason(chain) for m in METHODS.values() if m.skip_reason(chain)]
+    assert short in {short_reason({"reason": reason}) for reason in reasons}
+
+
+def test_the_report_draws_a_heatmap_per_size_and_hop_count_with_skipped_cells_marked(tmp_path):
+    run = json.loads(STORED_RUN.read_text())
+    skipped = {
+        "method": "request.stream (os.splice from the server's socket)",
+        "deployment": "uwsgi",
+        "hops": 1,
+        "size": "1MB",
+        "reason": "[no-socket] the final hop uwsgi does not give the app its socket",
+        "code": "no-socket",
+    }
+    run["upload_bench"] = {"skipped": [skipped], "failed": []}
+    source = tmp_path / "run.json"
+    source.write_text(json.dumps(run))
+    report = write_report([source], tmp_path / "out").read_text()
+    for name in ("heatmap-1MB-1hop.png", "heatmap-2MB-1hop.png"):
+        assert f"]({name})" in report
+        assert (tmp_path / "out" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not_run([run]) == {("request.stream (os.splice from the server's socket)", "uwsgi", 1, "1MB"): "no socket"}
+    skipped.pop("code")
+    skipped["reason"] = "the final hop uwsgi does not give the app its socket"  # saved before the codes
+    assert not_run([run]) == {("request.stream (os.splice from the server's socket)", "uwsgi", 1, "1MB"): "skipped"}
