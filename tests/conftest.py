@@ -1,6 +1,7 @@
 """Support for the suite's own tests."""
 
 import http.server
+import json
 import os
 import re
 import signal
@@ -79,6 +80,18 @@ def run_suite(tmp_path, upload_options):
             text=True,
             timeout=timeout,
         )
+
+    return run
+
+
+@pytest.fixture
+def run_matrix(run_suite, tmp_path):
+    """Run pytest on this project with --benchmark-json; return its result and the run's JSON (None: not written)."""
+
+    def run(*args, timeout=600):
+        path = tmp_path / "run.json"
+        result = run_suite(*args, f"--benchmark-json={path}", timeout=timeout)
+        return result, json.loads(path.read_text()) if path.is_file() else None
 
     return run
 

@@ -73,9 +73,8 @@ def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_suite,
 
 
 @pytest.mark.slow
-def test_a_batch_whose_uploads_fail_says_how_many_and_why(run_suite, tmp_path):
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+def test_a_batch_whose_uploads_fail_says_how_many_and_why(run_matrix):
+    result, run = run_matrix(
         "tests/test_upload_benchmarks.py::test_upload",
         "--benchmark-only",
         "--upload-rounds=1",
@@ -85,7 +84,6 @@ def test_a_batch_whose_uploads_fail_says_how_many_and_why(run_suite, tmp_path):
         "--upload-hops=1",
         "--upload-methods=request.stream-writelines",
         "--upload-timeout=1",
-        f"--benchmark-json={run_json}",
     )
     assert result.returncode == 1, result.stdout[-3000:]
     assert re.search(r"[123] of 3 uploads at once failed: [123]× over the budget", result.stdout), result.stdout[-3000:]

@@ -140,9 +140,9 @@ DUET_CELL = (
 )
 
 
-def duet_of(run_json):
-    run = json.loads(run_json.read_text())
-    return run, {c["cell"]: c for c in run["upload_bench"]["duet"]["cells"]}
+def cells_of(run):
+    """Return a duet run's cells under upload_bench.duet, by test id."""
+    return {c["cell"]: c for c in run["upload_bench"]["duet"]["cells"]}
 
 
 # The last commit before fixtures/ was grouped into packages: its client process is fixtures.client_process.
@@ -157,37 +157,33 @@ def test_a_side_runs_the_client_module_of_its_own_layout(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_duet_against_a_commit_from_before_the_move_runs_its_old_layout(run_suite, tmp_path):
+def test_a_duet_against_a_commit_from_before_the_move_runs_its_old_layout(run_matrix):
     known = subprocess.run(["git", "cat-file", "-e", f"{BEFORE_THE_MOVE}^{{commit}}"], cwd=ROOT).returncode == 0
     if not known:
         pytest.skip(f"commit {BEFORE_THE_MOVE} is not in this clone's history: clone the repository in full")
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+    result, run = run_matrix(
         *DUET_CELL,
         "--upload-methods=request.stream-chunked",
         f"--upload-against={BEFORE_THE_MOVE}",
-        f"--benchmark-json={run_json}",
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    run, cells = duet_of(run_json)
+    cells = cells_of(run)
     [record] = cells.values()
     assert run["upload_bench"]["duet"]["sides"]["B"]["commit"].startswith(BEFORE_THE_MOVE)
     assert record["pairs"] >= 6 and len(record["against_rounds"]) == record["pairs"]
 
 
 @pytest.mark.slow
-def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its_worktree(run_suite, tmp_path):
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its_worktree(run_matrix):
+    result, run = run_matrix(
         *DUET_CELL,
         "--upload-methods=request.stream-chunked",
         "--upload-against=HEAD",
         "--upload-duet-seed=7",
         "--benchmark-save-data",
-        f"--benchmark-json={run_json}",
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    run, cells = duet_of(run_json)
+    cells = cells_of(run)
     [record] = cells.values()
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     assert run["upload_bench"]["duet"]["sides"]["B"]["commit"] == head
@@ -208,20 +204,18 @@ def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its
 
 
 @pytest.mark.slow
-def test_a_duet_flags_a_slowed_endpoint_and_the_gate_exits_6(run_suite, tmp_path):
+def test_a_duet_flags_a_slowed_endpoint_and_the_gate_exits_6(run_matrix, tmp_path):
     slowed = tmp_path / "slowed"
     make_slowed_checkout(slowed, 3.0)  # the chunked copy sleeps 3x its own time at its end
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+    result, run = run_matrix(
         *DUET_CELL,
         "--upload-methods=request.stream-chunked,request.stream-64k",
         f"--upload-against={slowed}",
         "--upload-fail-on=slower",
         "--upload-cell-time=1",
-        f"--benchmark-json={run_json}",
     )  # a second of pairs a cell: a verdict that does not flicker
     assert result.returncode == duet.REGRESSION_EXIT, result.stdout[-3000:]
-    _, cells = duet_of(run_json)
+    cells = cells_of(run)
     changed, other = (
         cells["request.stream-chunked-werkzeug-1hop-256KB"],
         cells["request.stream-64k-werkzeug-1hop-256KB"],
@@ -336,13 +330,12 @@ def test_a_few_pairs_within_the_minimum_effect_are_not_called_unchanged():
 
 
 @pytest.mark.slow
-def test_a_duet_pairs_cells_behind_nginx_and_batches_of_uploads_too(run_suite, tmp_path):
+def test_a_duet_pairs_cells_behind_nginx_and_batches_of_uploads_too(run_matrix):
     from fixtures.processes import fronts
 
     if fronts.nginx_binary() is None:
         pytest.skip(fronts.MISSING)
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+    result, run = run_matrix(
         "tests/test_upload_benchmarks.py::test_upload",
         "--benchmark-only",
         "--upload-sizes=256KB",
@@ -353,10 +346,9 @@ def test_a_duet_pairs_cells_behind_nginx_and_batches_of_uploads_too(run_suite, t
         "--upload-concurrency=1,2",
         "--upload-rounds=2",
         "--upload-against=HEAD",
-        f"--benchmark-json={run_json}",
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    run, cells = duet_of(run_json)
+    cells = cells_of(run)
     assert len(cells) == 4 and all(c["pairs"] == 2 and c["b_MBps"] for c in cells.values())
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"] if "verdict" in b["extra_info"]}
     assert sorted((i["front"], i["concurrency"]) for i in infos.values()) == [

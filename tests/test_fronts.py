@@ -1,6 +1,5 @@
 """nginx in front: its generated config, and the matrix through it with every byte checked."""
 
-import json
 import re
 
 import pytest
@@ -36,9 +35,8 @@ def test_config_passes_to_the_upstream_with_the_fronts_buffering(tmp_path, front
 
 @needs_nginx
 @pytest.mark.slow
-def test_matrix_through_both_fronts_stores_every_byte_and_records_the_front(run_suite, tmp_path):
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+def test_matrix_through_both_fronts_stores_every_byte_and_records_the_front(run_matrix):
+    result, run = run_matrix(
         "tests/test_upload_benchmarks.py::test_upload",
         "--benchmark-only",
         "--upload-rounds=1",
@@ -48,10 +46,9 @@ def test_matrix_through_both_fronts_stores_every_byte_and_records_the_front(run_
         "--upload-hops=1",
         "--upload-deployments=gunicorn,waitress,uwsgi",
         "--upload-methods=request.stream-chunked,request.files,request.stream-chunked-generator",
-        f"--benchmark-json={run_json}",
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    infos = {b["name"]: b["extra_info"] for b in json.loads(run_json.read_text())["benchmarks"]}
+    infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
     assert len(infos) == 2 * 3 * 3 - 2  # a chunked body through nginx to uWSGI is skipped (the next test)
     assert "2 skipped" in result.stdout
     assert "test_upload[request.stream-chunked-nginx-to-uwsgi-1hop-1MB]" in infos

@@ -33,9 +33,8 @@ def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
 
 
 @pytest.mark.slow
-def test_budget_xfails_slow_upload_with_its_rate_exits_0_then_skips_larger_size(run_suite, tmp_path):
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+def test_budget_xfails_slow_upload_with_its_rate_exits_0_then_skips_larger_size(run_matrix):
+    result, run = run_matrix(
         "tests/test_upload_benchmarks.py::test_upload",
         "--benchmark-only",
         "--upload-sizes=8MB,64MB",
@@ -44,7 +43,6 @@ def test_budget_xfails_slow_upload_with_its_rate_exits_0_then_skips_larger_size(
         "--upload-hops=1",
         "--upload-timeout=2",
         "-rxs",
-        f"--benchmark-json={run_json}",
     )
     out = result.stdout
     assert result.returncode == 0, out[-3000:]  # the seed's method being slow is what it measures, not a failure
@@ -57,7 +55,7 @@ def test_budget_xfails_slow_upload_with_its_rate_exits_0_then_skips_larger_size(
         r"ran at \d+\.\d\d MB/s for 8MB, which predicts \d+ s for 64MB, too close to or over the 2 s budget", out
     ), out
     assert "2 passed, 1 skipped, 1 xfailed" in out  # the chunked copy at both sizes
-    [entry] = json.loads(run_json.read_text())["upload_bench"]["over_budget"]
+    [entry] = run["upload_bench"]["over_budget"]
     assert entry["size"] == "8MB" and entry["deployment"] == "werkzeug" and 0 < entry["rate_MBps"] < 8 / 2
 
 
@@ -99,17 +97,14 @@ def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_p
 
 
 @pytest.mark.slow
-def test_every_method_once_stores_every_byte_intact_and_the_totals_add_up(run_suite, tmp_path):
+def test_every_method_once_stores_every_byte_intact_and_the_totals_add_up(run_matrix):
     # every method through every chain of three servers (tox -e py runs all five, in this process)
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+    result, run = run_matrix(
         *ONE_ROUND_AT_1MB,
         "--upload-deployments=werkzeug,gunicorn,waitress",
-        f"--benchmark-json={run_json}",
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    run = json.loads(run_json.read_text())
     summary = run["upload_bench"]
     passed = int(re.search(r"(\d+) passed", result.stdout).group(1))
     assert len(run["benchmarks"]) == passed
@@ -129,14 +124,13 @@ def test_every_method_once_stores_every_byte_intact_and_the_totals_add_up(run_su
 
 
 @pytest.mark.slow
-def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_path):
+def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_matrix, tmp_path):
     data_dir = tmp_path / "data"
     datafile = DataFiles(data_dir).get(1 << 20)
     sidecar = datafile.path.with_name(datafile.path.name + ".md5.json")
     record = json.loads(sidecar.read_text())
     sidecar.write_text(json.dumps({**record, "md5": "0" * 32}))  # the source's md5 is now wrong
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+    result, run = run_matrix(
         "tests/test_upload_benchmarks.py::test_upload",
         "-s",
         "--benchmark-disable",
@@ -145,7 +139,6 @@ def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_suite, tmp_pa
         "--upload-hops=1,2",
         "--upload-methods=request.stream-chunked",
         f"--upload-data-dir={data_dir}",
-        f"--benchmark-json={run_json}",
     )
     assert result.returncode == 1, result.stdout[-3000:]
     assert "md5 mismatch for 1MB" in result.stdout
@@ -205,19 +198,16 @@ def test_upload_plan_prints_the_estimate_and_uploads_nothing(run_suite, upload_o
 
 
 @pytest.mark.slow
-def test_durable_run_with_every_client_library_records_both_and_stores_every_byte(run_suite, tmp_path):
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+def test_durable_run_with_every_client_library_records_both_and_stores_every_byte(run_matrix):
+    result, run = run_matrix(
         *ONE_ROUND_AT_1MB,
         "--upload-durable",
         "--upload-clients=all",
         "--upload-deployments=werkzeug",
         "--upload-hops=1",
         "--upload-methods=request.stream-chunked,request.stream-splice,request.files",
-        f"--benchmark-json={run_json}",
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    run = json.loads(run_json.read_text())
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
     assert len(infos) == 2 + 5 + 5 + 1  # the baselines; chunked copy and splice by 5 libraries; request.files
     assert all(info["durable"] is True and info["md5_verified"] == 1 for info in infos.values())

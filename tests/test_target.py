@@ -1,7 +1,5 @@
 """--upload-target: the matrix's client side against servers the test started itself, on other ports."""
 
-import json
-
 import pytest
 
 from fixtures.processes.target import RemoteChain, TargetError, probe
@@ -34,19 +32,16 @@ def test_a_server_without_server_apps_endpoints_is_refused(not_server_app):
 
 
 @pytest.mark.slow
-def test_matrix_runs_against_a_running_relay_chain_and_leaves_nothing_there(run_suite, tmp_path, final, relay):
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+def test_matrix_runs_against_a_running_relay_chain_and_leaves_nothing_there(run_matrix, final, relay):
+    result, run = run_matrix(
         *ONE_ROUND_AT_1MB,
         f"--upload-target={relay.url}",
         "--upload-methods=request.stream-chunked,request.files",
         "-rs",
-        f"--benchmark-json={run_json}",
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "2 passed, 2 skipped" in result.stdout
     assert "with --upload-target the body goes to servers they do not measure" in result.stdout
-    run = json.loads(run_json.read_text())
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
     assert set(infos) == {
         "test_upload[request.stream-chunked-werkzeug-2hops-1MB]",
