@@ -84,12 +84,15 @@ def run_suite(tmp_path, upload_options):
     return run
 
 
+RUN_JSON = "run.json"  # where run_matrix has the run write its JSON, in the test's tmp_path
+
+
 @pytest.fixture
 def run_matrix(run_suite, tmp_path):
     """Run pytest on this project with --benchmark-json; return its result and the run's JSON (None: not written)."""
 
     def run(*args, timeout=600):
-        path = tmp_path / "run.json"
+        path = tmp_path / RUN_JSON
         result = run_suite(*args, f"--benchmark-json={path}", timeout=timeout)
         return result, json.loads(path.read_text()) if path.is_file() else None
 

@@ -1,6 +1,5 @@
 """Uploads at once: a batch of client processes through one chain, each upload checked, the batch's figures."""
 
-import json
 import re
 from dataclasses import replace
 
@@ -9,7 +8,7 @@ import pytest
 from fixtures.report.document import write_report
 from fixtures.run.concurrency import RssSampler
 from fixtures.run.matrix import cells
-from tests.conftest import ONE_ROUND_AT_1MB
+from tests.conftest import ONE_ROUND_AT_1MB, RUN_JSON
 
 
 def test_concurrency_multiplies_the_cells_and_marks_their_ids(upload_options):
@@ -42,18 +41,15 @@ def test_sampler_sums_every_process_of_the_chain_at_once(final):
 
 
 @pytest.mark.slow
-def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_suite, tmp_path):
-    run_json = tmp_path / "run.json"
-    result = run_suite(
+def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_matrix, tmp_path):
+    result, run = run_matrix(
         *ONE_ROUND_AT_1MB,
         "--upload-concurrency=1,3",
         "--upload-deployments=werkzeug",
         "--upload-hops=1",
         "--upload-methods=request.stream-chunked",
-        f"--benchmark-json={run_json}",
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    run = json.loads(run_json.read_text())
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
     batch = infos["test_upload[request.stream-chunked-werkzeug-1hop-x3-1MB]"]
     assert batch["concurrency"] == 3 and batch["uploads"] == 3 and batch["uploads_failed"] == 0  # the timed round's
@@ -66,7 +62,7 @@ def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_suite,
         summary["md5_checked"] == 2 * 2 + 2 + 2 * 3 and summary["md5_mismatches"] == 0
     )  # baselines, 1, 3: warm-up + round
     assert summary["bytes_received"] == summary["bytes_sent"] == summary["md5_checked"] << 20
-    report = write_report([run_json], tmp_path / "report").read_text()
+    report = write_report([tmp_path / RUN_JSON], tmp_path / "report").read_text()
     assert re.search(r"\| 1MB \| request\.stream \(chunked copy\) \| werkzeug \| 1 \| [\d.]+ \| .* \| 0 \|", report)
     assert (tmp_path / "report" / "concurrency.png").stat().st_size > 0
     assert "| At once |" in report

@@ -1,7 +1,6 @@
 """Shaped links: the client in a network namespace of its own, a rate-limited veth pair, and nothing left behind."""
 
 import ipaddress
-import json
 import os
 import re
 import signal
@@ -21,7 +20,7 @@ from fixtures.run.estimate import Calibration, Plan
 from fixtures.run.matrix import cells
 from fixtures.run.rounds import rule_for
 from fixtures.uploads import clients
-from tests.conftest import ROOT, SUITE_ENV, alive, interrupt_mid_upload, server_pids, suite_command
+from tests.conftest import ROOT, RUN_JSON, SUITE_ENV, alive, interrupt_mid_upload, server_pids, suite_command
 
 needs_links = pytest.mark.skipif(links.missing() is not None, reason=str(links.missing()))
 TINY = [
@@ -222,19 +221,16 @@ def test_a_namespace_of_a_session_that_is_gone_is_removed_and_one_of_a_running_s
 
 @needs_links
 @pytest.mark.slow
-def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespace(run_suite, tmp_path):
-    run_json = tmp_path / "run.json"
+def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespace(run_matrix, tmp_path):
     before = ours()
-    result = run_suite(
+    result, run = run_matrix(
         "tests/test_upload_benchmarks.py",
         "--benchmark-only",
         "--upload-rounds=2",
         "--upload-link=loopback,100mbit",
-        f"--benchmark-json={run_json}",
         *TINY,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    run = json.loads(run_json.read_text())
     by_name = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
     shaped = by_name["test_upload[request.stream-chunked-100mbit-to-werkzeug-1hop-256KB]"]
     assert (shaped["link"], shaped["link_rate_bps"], shaped["md5_verified"]) == ("100mbit", 10**8, 2)
@@ -250,7 +246,7 @@ def test_a_run_across_a_link_checks_md5_records_the_link_and_removes_its_namespa
     assert set(run["upload_bench"]["limits"]) == {"256KB", "256KB 100mbit"}
     assert run["upload_bench"]["md5_mismatches"] == 0
     assert ours() == before
-    report = write_report([run_json], tmp_path / "report").read_text()
+    report = write_report([tmp_path / RUN_JSON], tmp_path / "report").read_text()
     table = report.split("## Links", 1)[1].split("## ", 1)[0]
     assert "| loopback: MB/s (of its limit) | 100mbit: MB/s (of its limit) |" in table
     [row] = [line for line in table.splitlines() if line.startswith("| 256KB | request.stream (chunked copy) |")]
