@@ -286,6 +286,24 @@ def test_an_a_a_duet_of_this_machine_flags_no_cell_and_judging_it_again_agrees()
     assert {c.name: c.verdict for c in cells} == recorded
 
 
+def test_the_pairs_of_a_saved_a_a_duet_carry_no_drift_from_one_pair_to_the_next():
+    # what docs/duet.md says of the A/A's false flags: an offset between the sides' processes, not drift
+    saved = json.loads((ROOT / "tests" / "data" / "duet-aa.json").read_text())["upload_bench"]["duet"]["cells"]
+    lags = []
+    for c in saved:
+        pairs = min(len(c["a_rounds"]), len(c["against_rounds"]))
+        logs = [math.log(b / a) for a, b in zip(c["a_rounds"][:pairs], c["against_rounds"][:pairs], strict=True)]
+        mean = sum(logs) / len(logs) if logs else 0.0
+        centred = [x - mean for x in logs]
+        spread = sum(x * x for x in centred)
+        if pairs >= 10 and spread > 0:
+            lags.append(sum(x * y for x, y in zip(centred, centred[1:], strict=False)) / spread)
+    average = sum(lags) / len(lags)
+    assert len(lags) > 200
+    assert -0.2 < average < 0.0  # 14 independent pairs give about -0.1; drift would make it positive
+    assert round(average, 2) == -0.11  # the figure docs/duet.md gives
+
+
 def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_agrees():
     cells, recorded = rejudged("duet-power-1.3.json")
     assert {c.name: c.verdict for c in cells} == recorded
