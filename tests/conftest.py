@@ -130,11 +130,19 @@ def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers, extr
         *extra,
         basetemp=basetemp,
     )
+    return proc, output_until_started(proc, servers)
+
+
+def output_until_started(proc, servers, timeout=60):
+    """Read a run's output until it says it started this many servers, it ends, or timeout passes; return it."""
     output = ""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while len(server_pids(output)) < servers and time.monotonic() < deadline:
-        output += proc.stdout.readline()
-    return proc, output
+        line = proc.stdout.readline()
+        if not line:  # the run ended
+            break
+        output += line
+    return output
 
 
 def interrupt_mid_upload(tmp_path, upload_options, signum, hops=1, servers=2, extra=(), at_signal=None):

@@ -4,7 +4,6 @@ import hashlib
 import os
 import re
 import signal
-import time
 
 import psutil
 import pytest
@@ -15,7 +14,7 @@ from fixtures.processes.servers import Chain
 from fixtures.uploads.methods import METHODS
 from server_app.config import IDLE_TIMEOUT, WORKER_TIMEOUT
 from server_app.deployments import DEPLOYMENTS, RECORDED_OPTIONS, WERKZEUG_OPTIONS, command_settings
-from tests.conftest import STARTED, alive, start_suite
+from tests.conftest import alive, output_until_started, server_pids, start_suite, wait_for
 
 SIZE = 1 << 20
 
@@ -125,16 +124,15 @@ def test_server_killed_mid_upload_fails_that_cell_and_the_run_goes_on(tmp_path, 
         "--upload-methods=request.stream-chunked,request.files",
         basetemp=basetemp,
     )
-    output = proc.stdout.readline()
-    while not STARTED.search(output) and proc.poll() is None:
-        output += proc.stdout.readline()
-    pid = int(STARTED.search(output).group(2))
+    output = output_until_started(proc, 1)
+    pid = server_pids(output)[0]
     # The upload is under way once its bytes land on the server's disk (waitress buffers in TMPDIR).
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if any(any(d.iterdir()) for d in [*basetemp.glob("servers*/*/uploads"), *basetemp.glob("servers*/*/tmp")]):
-            break
-        time.sleep(0.005)
+    wait_for(
+        lambda: any(any(d.iterdir()) for d in [*basetemp.glob("servers*/*/uploads"), *basetemp.glob("servers*/*/tmp")]),
+        "the upload's bytes on the server's disk",
+        timeout=120,
+        every=0.005,
+    )
     victims = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     for victim in victims:
         victim.send_signal(signal.SIGKILL)
@@ -143,4 +141,4 @@ def test_server_killed_mid_upload_fails_that_cell_and_the_run_goes_on(tmp_path, 
     assert re.search(r"request\.stream \(chunked copy\) failed for 256MB: .+", output), output[-4000:]
     assert "is not running any more" in output
     assert re.search(rf"server log: upload-bench-\d+-{deployment}-0 ", output)
-    assert alive([int(p) for _, p in STARTED.findall(output)]) == []
+    assert alive(server_pids(output)) == []
