@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # the matrix as a test runs it: every cell of the options that follow once, at 1MB
+UPLOAD_CELLS = ("tests/test_upload_benchmarks.py::test_upload", "--benchmark-only")  # the matrix, no baselines
 ONE_ROUND_AT_1MB = ("tests/test_upload_benchmarks.py", "--benchmark-only", "--upload-rounds=1", "--upload-sizes=1MB")
 SUITE_ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 # what xprocess prints (with -s) when it starts a server of a run
@@ -30,6 +32,27 @@ STARTED = re.compile(r"process '(upload-bench-[\w-]+)' started pid=(\d+)")
 def server_pids(output):
     """Return the pids of the servers a run's output says it started."""
     return [int(pid) for _, pid in STARTED.findall(output)]
+
+
+def upload_args(**options) -> list:
+    """Return --upload-NAME=VALUE for each keyword (underscores become hyphens), in the order given."""
+    return [f"--upload-{name.replace('_', '-')}={value}" for name, value in options.items()]
+
+
+def one_cell_options(upload_options, **changes):
+    """Return the session's options narrowed to one cell (the chunked copy by requests, 1 MiB, Werkzeug, one
+    hop, no front, no link, no batch), with ``changes`` applied over that."""
+    one = {
+        "sizes": [1 << 20],
+        "deployments": ["werkzeug"],
+        "hops": [1],
+        "fronts": ("none",),
+        "methods": ["request.stream-chunked"],
+        "clients": ("requests",),
+        "concurrency": (1,),
+        "links": ("loopback",),
+    }
+    return replace(upload_options, **{**one, **changes})
 
 
 def suite_command(workdir, data_dir, *args, basetemp=None):
@@ -120,13 +143,8 @@ def start_writelines_run(tmp_path, upload_options, basetemp, hops, servers, extr
         tmp_path,
         upload_options.data_dir,
         "-s",
-        "tests/test_upload_benchmarks.py::test_upload",
-        "--benchmark-only",
-        "--upload-sizes=32MB",
-        "--upload-deployments=werkzeug",
-        "--upload-methods=request.stream-writelines",
-        f"--upload-hops={hops}",
-        "--upload-timeout=600",
+        *UPLOAD_CELLS,
+        *upload_args(sizes="32MB", deployments="werkzeug", methods="request.stream-writelines", hops=hops, timeout=600),
         *extra,
         basetemp=basetemp,
     )

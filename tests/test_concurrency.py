@@ -1,26 +1,17 @@
 """Uploads at once: a batch of client processes through one chain, each upload checked, the batch's figures."""
 
 import re
-from dataclasses import replace
 
 import pytest
 
 from fixtures.report.document import write_report
 from fixtures.run.concurrency import RssSampler
 from fixtures.run.matrix import cells
-from tests.conftest import ONE_ROUND_AT_1MB, RUN_JSON
+from tests.conftest import ONE_ROUND_AT_1MB, RUN_JSON, UPLOAD_CELLS, one_cell_options, upload_args
 
 
 def test_concurrency_multiplies_the_cells_and_marks_their_ids(upload_options):
-    options = replace(
-        upload_options,
-        sizes=[1 << 20],
-        deployments=["werkzeug"],
-        hops=[1],
-        methods=["request.stream-chunked"],
-        clients=("requests",),
-        concurrency=(1, 4),
-    )
+    options = one_cell_options(upload_options, concurrency=(1, 4))
     assert [c.id for c in cells(options)] == [
         "request.stream-chunked-werkzeug-1hop-1MB",
         "request.stream-chunked-werkzeug-1hop-x4-1MB",
@@ -44,10 +35,7 @@ def test_sampler_sums_every_process_of_the_chain_at_once(final):
 def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_matrix, tmp_path):
     result, run = run_matrix(
         *ONE_ROUND_AT_1MB,
-        "--upload-concurrency=1,3",
-        "--upload-deployments=werkzeug",
-        "--upload-hops=1",
-        "--upload-methods=request.stream-chunked",
+        *upload_args(concurrency="1,3", deployments="werkzeug", hops=1, methods="request.stream-chunked"),
     )
     assert result.returncode == 0, result.stdout[-3000:]
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}
@@ -71,15 +59,16 @@ def test_batch_run_checks_every_upload_and_records_the_batchs_figures(run_matrix
 @pytest.mark.slow
 def test_a_batch_whose_uploads_fail_says_how_many_and_why(run_matrix):
     result, run = run_matrix(
-        "tests/test_upload_benchmarks.py::test_upload",
-        "--benchmark-only",
-        "--upload-rounds=1",
-        "--upload-sizes=2MB",
-        "--upload-concurrency=3",
-        "--upload-deployments=werkzeug",
-        "--upload-hops=1",
-        "--upload-methods=request.stream-writelines",
-        "--upload-timeout=1",
+        *UPLOAD_CELLS,
+        *upload_args(
+            rounds=1,
+            sizes="2MB",
+            concurrency=3,
+            deployments="werkzeug",
+            hops=1,
+            methods="request.stream-writelines",
+            timeout=1,
+        ),
     )
     assert result.returncode == 1, result.stdout[-3000:]
     assert re.search(r"[123] of 3 uploads at once failed: [123]× over the budget", result.stdout), result.stdout[-3000:]

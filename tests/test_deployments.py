@@ -14,7 +14,7 @@ from fixtures.processes.servers import Chain
 from fixtures.uploads.methods import METHODS
 from server_app.config import IDLE_TIMEOUT, WORKER_TIMEOUT
 from server_app.deployments import DEPLOYMENTS, RECORDED_OPTIONS, WERKZEUG_OPTIONS, command_settings
-from tests.conftest import alive, output_until_started, server_pids, start_suite, wait_for
+from tests.conftest import UPLOAD_CELLS, alive, output_until_started, server_pids, start_suite, upload_args, wait_for
 
 SIZE = 1 << 20
 
@@ -115,13 +115,10 @@ def test_server_killed_mid_upload_fails_that_cell_and_the_run_goes_on(tmp_path, 
         tmp_path,
         upload_options.data_dir,
         "-s",
-        "tests/test_upload_benchmarks.py::test_upload",
-        "--benchmark-only",
-        "--upload-sizes=256MB",
-        "--upload-hops=1",
-        f"--upload-deployments={deployment}",
-        "--upload-rounds=1",
-        "--upload-methods=request.stream-chunked,request.files",
+        *UPLOAD_CELLS,
+        *upload_args(
+            sizes="256MB", hops=1, deployments=deployment, rounds=1, methods="request.stream-chunked,request.files"
+        ),
         basetemp=basetemp,
     )
     output = output_until_started(proc, 1)

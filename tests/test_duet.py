@@ -17,7 +17,7 @@ from fixtures.run import duet
 from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
 from fixtures.run.rounds import RoundsRule
 from fixtures.run.stats import paired_ratio, smallest_wilcoxon_p
-from tests.conftest import ROOT, alive, interrupt_mid_upload, server_pids
+from tests.conftest import ROOT, UPLOAD_CELLS, alive, interrupt_mid_upload, server_pids, upload_args
 from tests.data.slow_endpoint import make as make_slowed_checkout
 
 SIZE = 8 << 20
@@ -132,11 +132,8 @@ def test_a_side_whose_interpreter_imports_the_code_from_elsewhere_is_refused(tmp
 # whole runs
 
 DUET_CELL = (
-    "tests/test_upload_benchmarks.py::test_upload",
-    "--benchmark-only",
-    "--upload-sizes=256KB",
-    "--upload-deployments=werkzeug",
-    "--upload-hops=1",
+    *UPLOAD_CELLS,
+    *upload_args(sizes="256KB", deployments="werkzeug", hops=1),
 )
 
 
@@ -177,9 +174,7 @@ def test_a_duet_against_a_commit_from_before_the_move_runs_its_old_layout(run_ma
 def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its_worktree(run_matrix):
     result, run = run_matrix(
         *DUET_CELL,
-        "--upload-methods=request.stream-chunked",
-        "--upload-against=HEAD",
-        "--upload-duet-seed=7",
+        *upload_args(methods="request.stream-chunked", against="HEAD", duet_seed=7),
         "--benchmark-save-data",
     )
     assert result.returncode == 0, result.stdout[-3000:]
@@ -209,10 +204,9 @@ def test_a_duet_flags_a_slowed_endpoint_and_the_gate_exits_6(run_matrix, tmp_pat
     make_slowed_checkout(slowed, 3.0)  # the chunked copy sleeps 3x its own time at its end
     result, run = run_matrix(
         *DUET_CELL,
-        "--upload-methods=request.stream-chunked,request.stream-64k",
-        f"--upload-against={slowed}",
-        "--upload-fail-on=slower",
-        "--upload-cell-time=1",
+        *upload_args(
+            methods="request.stream-chunked,request.stream-64k", against=slowed, fail_on="slower", cell_time=1
+        ),
     )  # a second of pairs a cell: a verdict that does not flicker
     assert result.returncode == duet.REGRESSION_EXIT, result.stdout[-3000:]
     cells = cells_of(run)
@@ -233,10 +227,7 @@ def test_a_wrong_md5_in_a_duet_still_fails_the_run(run_suite, tmp_path):
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "md5": "0" * 32}))
     result = run_suite(
         *DUET_CELL,
-        "--upload-methods=request.stream-chunked",
-        "--upload-against=HEAD",
-        "--upload-fail-on=slower",
-        f"--upload-data-dir={data_dir}",
+        *upload_args(methods="request.stream-chunked", against="HEAD", fail_on="slower", data_dir=data_dir),
     )
     assert result.returncode == 1, result.stdout[-3000:]
     assert "md5 mismatch for 256KB" in result.stdout and "1 failed" in result.stdout
@@ -354,16 +345,17 @@ def test_a_duet_pairs_cells_behind_nginx_and_batches_of_uploads_too(run_matrix):
     if fronts.nginx_binary() is None:
         pytest.skip(fronts.MISSING)
     result, run = run_matrix(
-        "tests/test_upload_benchmarks.py::test_upload",
-        "--benchmark-only",
-        "--upload-sizes=256KB",
-        "--upload-deployments=gunicorn",
-        "--upload-hops=1",
-        "--upload-methods=request.stream-chunked",
-        "--upload-fronts=none,nginx",
-        "--upload-concurrency=1,2",
-        "--upload-rounds=2",
-        "--upload-against=HEAD",
+        *UPLOAD_CELLS,
+        *upload_args(
+            sizes="256KB",
+            deployments="gunicorn",
+            hops=1,
+            methods="request.stream-chunked",
+            fronts="none,nginx",
+            concurrency="1,2",
+            rounds=2,
+            against="HEAD",
+        ),
     )
     assert result.returncode == 0, result.stdout[-3000:]
     cells = cells_of(run)

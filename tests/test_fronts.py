@@ -5,7 +5,7 @@ import re
 import pytest
 
 from fixtures.processes import fronts
-from tests.conftest import alive, server_pids
+from tests.conftest import UPLOAD_CELLS, alive, server_pids, upload_args
 
 needs_nginx = pytest.mark.skipif(fronts.nginx_binary() is None, reason=fronts.MISSING)
 
@@ -37,15 +37,16 @@ def test_config_passes_to_the_upstream_with_the_fronts_buffering(tmp_path, front
 @pytest.mark.slow
 def test_matrix_through_both_fronts_stores_every_byte_and_records_the_front(run_matrix):
     result, run = run_matrix(
-        "tests/test_upload_benchmarks.py::test_upload",
-        "--benchmark-only",
+        *UPLOAD_CELLS,
         "--upload-rounds=1",
         "-s",
-        "--upload-sizes=1MB",
-        "--upload-fronts=nginx,nginx-streaming",
-        "--upload-hops=1",
-        "--upload-deployments=gunicorn,waitress,uwsgi",
-        "--upload-methods=request.stream-chunked,request.files,request.stream-chunked-generator",
+        *upload_args(
+            sizes="1MB",
+            fronts="nginx,nginx-streaming",
+            hops=1,
+            deployments="gunicorn,waitress,uwsgi",
+            methods="request.stream-chunked,request.files,request.stream-chunked-generator",
+        ),
     )
     assert result.returncode == 0, result.stdout[-3000:]
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}

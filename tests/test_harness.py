@@ -9,7 +9,15 @@ import signal
 import pytest
 
 from fixtures.data.datafiles import DataFiles
-from tests.conftest import ONE_ROUND_AT_1MB, alive, interrupt_mid_upload, server_pids, start_writelines_run
+from tests.conftest import (
+    ONE_ROUND_AT_1MB,
+    UPLOAD_CELLS,
+    alive,
+    interrupt_mid_upload,
+    server_pids,
+    start_writelines_run,
+    upload_args,
+)
 
 
 @pytest.mark.slow
@@ -18,10 +26,7 @@ def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
         "tests/test_upload_benchmarks.py",
         "-s",
         "--benchmark-disable",
-        "--upload-sizes=1MB",
-        "--upload-deployments=werkzeug",
-        "--upload-methods=request.stream-chunked,request.files",
-        "--upload-hops=1,2",
+        *upload_args(sizes="1MB", deployments="werkzeug", methods="request.stream-chunked,request.files", hops="1,2"),
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "6 passed" in result.stdout  # 2 baselines, 2 methods x 2 chains
@@ -35,13 +40,14 @@ def test_session_leaves_no_server_and_no_upload(run_suite, tmp_path):
 @pytest.mark.slow
 def test_budget_xfails_slow_upload_with_its_rate_exits_0_then_skips_larger_size(run_matrix):
     result, run = run_matrix(
-        "tests/test_upload_benchmarks.py::test_upload",
-        "--benchmark-only",
-        "--upload-sizes=8MB,64MB",
-        "--upload-deployments=werkzeug",
-        "--upload-methods=request.stream-writelines,request.stream-chunked",
-        "--upload-hops=1",
-        "--upload-timeout=2",
+        *UPLOAD_CELLS,
+        *upload_args(
+            sizes="8MB,64MB",
+            deployments="werkzeug",
+            methods="request.stream-writelines,request.stream-chunked",
+            hops=1,
+            timeout=2,
+        ),
         "-rxs",
     )
     out = result.stdout
@@ -82,10 +88,7 @@ def test_server_of_an_earlier_killed_run_is_replaced_not_reused(run_suite, tmp_p
             "tests/test_upload_benchmarks.py::test_upload",
             "-s",
             "--benchmark-disable",
-            "--upload-sizes=1MB",
-            "--upload-deployments=werkzeug",
-            "--upload-methods=request.stream-chunked",
-            "--upload-hops=1",
+            *upload_args(sizes="1MB", deployments="werkzeug", methods="request.stream-chunked", hops=1),
         )
         assert result.returncode == 0, result.stdout[-3000:]
         assert alive(orphans) == []
@@ -134,11 +137,9 @@ def test_failed_assertion_in_a_benchmark_leaves_nothing_behind(run_matrix, tmp_p
         "tests/test_upload_benchmarks.py::test_upload",
         "-s",
         "--benchmark-disable",
-        "--upload-sizes=1MB",
-        "--upload-deployments=werkzeug",
-        "--upload-hops=1,2",
-        "--upload-methods=request.stream-chunked",
-        f"--upload-data-dir={data_dir}",
+        *upload_args(
+            sizes="1MB", deployments="werkzeug", hops="1,2", methods="request.stream-chunked", data_dir=data_dir
+        ),
     )
     assert result.returncode == 1, result.stdout[-3000:]
     assert "md5 mismatch for 1MB" in result.stdout
@@ -161,10 +162,7 @@ def test_sigterm_mid_upload_cleans_up_like_ctrl_c(tmp_path, upload_options):
 def test_benchmark_only_deselects_the_suites_own_tests_instead_of_skipping_each(run_suite):
     result = run_suite(
         "--benchmark-only",
-        "--upload-sizes=256KB",
-        "--upload-methods=request.stream-chunked",
-        "--upload-deployments=werkzeug",
-        "--upload-hops=1",
+        *upload_args(sizes="256KB", methods="request.stream-chunked", deployments="werkzeug", hops=1),
         "-rs",
     )
     out = result.stdout
@@ -202,10 +200,12 @@ def test_durable_run_with_every_client_library_records_both_and_stores_every_byt
     result, run = run_matrix(
         *ONE_ROUND_AT_1MB,
         "--upload-durable",
-        "--upload-clients=all",
-        "--upload-deployments=werkzeug",
-        "--upload-hops=1",
-        "--upload-methods=request.stream-chunked,request.stream-splice,request.files",
+        *upload_args(
+            clients="all",
+            deployments="werkzeug",
+            hops=1,
+            methods="request.stream-chunked,request.stream-splice,request.files",
+        ),
     )
     assert result.returncode == 0, result.stdout[-3000:]
     infos = {b["name"]: b["extra_info"] for b in run["benchmarks"]}

@@ -9,7 +9,7 @@ from fixtures.run.matrix import cells
 from fixtures.uploads.clients import PROJECTION_AFTER, UploadFailed, UploadTimedOut
 from fixtures.uploads.libraries import LIBRARIES, REQUESTS, Library
 from fixtures.uploads.methods import ALL_METHODS, METHODS, VARIANTS, method_for
-from tests.conftest import wait_until_empty
+from tests.conftest import one_cell_options, wait_until_empty
 
 OTHERS = [name for name in LIBRARIES if name != REQUESTS]
 SIZE = 3 * (1 << 20) + 12345  # several blocks of every library, and a tail that is no whole block
@@ -93,15 +93,8 @@ def test_variants_send_the_base_method_to_its_endpoint():
 
 
 def test_clients_option_adds_cells_beside_requests_only_where_a_library_sends_the_method(upload_options):
-    from dataclasses import replace
-
-    options = replace(
-        upload_options,
-        sizes=[1 << 20],
-        deployments=["werkzeug"],
-        hops=[1],
-        methods=["request.stream-chunked", "request.files"],
-        clients=(REQUESTS, "pycurl"),
+    options = one_cell_options(
+        upload_options, methods=["request.stream-chunked", "request.files"], clients=(REQUESTS, "pycurl")
     )
     assert [c.id for c in cells(options)] == [
         "request.stream-chunked-werkzeug-1hop-1MB",

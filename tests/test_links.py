@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import replace
 
 import pytest
 
@@ -20,14 +19,21 @@ from fixtures.run.estimate import Calibration, Plan
 from fixtures.run.matrix import cells
 from fixtures.run.rounds import rule_for
 from fixtures.uploads import clients
-from tests.conftest import ROOT, RUN_JSON, SUITE_ENV, alive, interrupt_mid_upload, server_pids, suite_command
+from tests.conftest import (
+    ROOT,
+    RUN_JSON,
+    SUITE_ENV,
+    alive,
+    interrupt_mid_upload,
+    one_cell_options,
+    server_pids,
+    suite_command,
+    upload_args,
+)
 
 needs_links = pytest.mark.skipif(links.missing() is not None, reason=str(links.missing()))
 TINY = [
-    "--upload-sizes=256KB",
-    "--upload-deployments=werkzeug",
-    "--upload-hops=1",
-    "--upload-methods=request.stream-chunked",
+    *upload_args(sizes="256KB", deployments="werkzeug", hops=1, methods="request.stream-chunked"),
 ]
 
 
@@ -82,18 +88,7 @@ def test_a_link_is_its_rate_less_the_frame_and_tcp_headers():
 
 
 def test_links_multiply_the_cells_and_name_the_link_in_ids_and_budget(upload_options):
-    options = replace(
-        upload_options,
-        sizes=[64 << 20],
-        deployments=["werkzeug"],
-        hops=[1],
-        fronts=("none",),
-        methods=["request.stream-chunked"],
-        clients=("requests",),
-        concurrency=(1,),
-        links=("loopback", "100mbit"),
-        timeout=None,
-    )
+    options = one_cell_options(upload_options, sizes=[64 << 20], links=("loopback", "100mbit"), timeout=None)
     loopback, shaped = cells(options)
     assert (loopback.id, shaped.id) == (
         "request.stream-chunked-werkzeug-1hop-64MB",

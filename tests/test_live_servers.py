@@ -41,6 +41,12 @@ def multipart(body):
     return f"multipart/form-data; boundary={boundary}", payload
 
 
+def post_body(url) -> dict:
+    """Upload BODY to the chunked copy at url; return the server's JSON answer."""
+    headers = {"Content-Type": "application/octet-stream"}
+    return requests.post(f"{url}/upload/stream-chunked", data=BODY, headers=headers, timeout=30).json()
+
+
 @pytest.mark.parametrize("endpoint", ["stream-writelines", "stream-chunked", "files"])
 @pytest.mark.parametrize("via", ["1hop", "2hops"])
 def test_upload_aborted_halfway_leaves_no_file(final, relay, endpoint, via):
@@ -55,12 +61,7 @@ def test_upload_aborted_halfway_leaves_no_file(final, relay, endpoint, via):
 
 
 def test_two_hops_store_the_exact_body_at_the_final_hop(final, relay):
-    answer = requests.post(
-        f"{relay.url}/upload/stream-chunked",
-        data=BODY,
-        headers={"Content-Type": "application/octet-stream"},
-        timeout=30,
-    ).json()
+    answer = post_body(relay.url)
     assert answer["bytes"] == len(BODY)
     assert answer["via"][0]["forwarded"] == len(BODY)
     assert answer["pid"] == final.pid != answer["via"][0]["pid"]
@@ -111,12 +112,7 @@ def test_inherited_variables_turn_no_server_into_a_relay(server_factory, final, 
     server = server_factory.spawn(deployment)
     try:
         assert requests.get(f"{server.url}/health", timeout=10).json()["role"] == "final"
-        answer = requests.post(
-            f"{server.url}/upload/stream-chunked",
-            data=BODY,
-            headers={"Content-Type": "application/octet-stream"},
-            timeout=30,
-        ).json()
+        answer = post_body(server.url)
         assert answer["pid"] in {p.pid for p in server.processes()} and "via" not in answer
         assert files_in(server) == [answer["stored_name"]] and files_in(final) == []
         (server.upload_dir / answer["stored_name"]).unlink()

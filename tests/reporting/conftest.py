@@ -15,7 +15,7 @@ from fixtures.report.compare import (
     compare_runs,
 )
 from fixtures.run.stats import median_interval
-from tests.conftest import ROOT, SUITE_ENV, suite_command
+from tests.conftest import ROOT, SUITE_ENV, suite_command, upload_args
 from tests.data.slow_method import scaled
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -23,11 +23,9 @@ MAX_PNG_BYTES = 200 * 1024
 TINY_RUN = [
     "tests/test_upload_benchmarks.py",
     "--benchmark-only",
-    "--upload-sizes=1MB,2MB",
-    "--upload-methods=request.stream-chunked,request.files",
-    "--upload-deployments=werkzeug",
-    "--upload-hops=1,2",
-    "--upload-rounds=4",
+    *upload_args(
+        sizes="1MB,2MB", methods="request.stream-chunked,request.files", deployments="werkzeug", hops="1,2", rounds=4
+    ),
 ]
 TIME_KEYS = ("min", "max", "mean", "median", "q1", "q3", "ld15iqr", "hd15iqr")
 STORED_RUN = ROOT / "tests" / "data" / "run-1MB-2MB-16rounds.json"
