@@ -40,6 +40,7 @@ def create_app(config=None):
 
     @app.errorhandler(HTTPException)
     def json_error(exc):
+        bodies.drain_unread_body(exc.code)
         return jsonify(error=exc.name, detail=exc.description, pid=os.getpid()), exc.code
 
     return app

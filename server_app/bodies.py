@@ -9,7 +9,8 @@ become the client's error, with a JSON answer that names it.
 import errno
 
 from flask import abort, current_app, jsonify, request
-from werkzeug.exceptions import ClientDisconnected
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.wsgi import LimitedStream
 
 from .deployments import SOCKET_KEYS
 
@@ -20,6 +21,12 @@ CONNECTION_ERRNOS = {errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.EN
 TIMEOUT_MESSAGES = ("timeout during read", "cannot read from timed out object")
 # errno values of storage that cannot take the body.
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# An error answered before its body was read is sent after the rest of a declared body of at most this many
+# bytes has been read and dropped: uWSGI resets a connection it closes with unread bytes in it, and nginx
+# in front, still writing the body, then answers 502 instead of the app's answer. A larger body is not
+# worth reading for an error; a 408 or a 413 is not read further at all.
+DRAIN_MAX = 64 << 20
+NOT_DRAINED = (408, 413)
 
 
 class CountingInput:
@@ -63,7 +70,12 @@ def check_framing():
     """Refuse a body framed two ways (400) and a chunked body the server will not de-chunk (411)."""
     if not _is_chunked():
         return
-    if request.environ.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" in request.environ:
+    declared = request.environ.get("CONTENT_LENGTH")
+    if declared and "HTTP_TRANSFER_ENCODING" in request.environ:
+        # request.stream is empty for a chunked body the server does not de-chunk: read the input as declared
+        # (behind nginx, which de-chunks a body for uWSGI and passes both headers on, that is the whole body)
+        if declared.isdigit():
+            _read_to_end(LimitedStream(request.environ["wsgi.input"], int(declared)))
         abort(
             400,
             "the request has both Transfer-Encoding: chunked and Content-Length: its length is "
@@ -145,3 +157,22 @@ def init_app(app):
     app.before_request(apply_idle_timeout)
     app.register_error_handler(OSError, body_read_error)
     app.register_error_handler(ClientDisconnected, client_disconnected)
+
+
+def drain_unread_body(status: int):
+    """Read and drop what is left of a declared body before an error answer (see DRAIN_MAX)."""
+    length = request.content_length
+    if status in NOT_DRAINED or (length or 0) > DRAIN_MAX:
+        return
+    if length is not None or request.environ.get("wsgi.input_terminated"):  # a chunked body the server de-chunks
+        _read_to_end(request.stream)
+
+
+def _read_to_end(stream):
+    """Read and drop a stream up to its end, or DRAIN_MAX bytes."""
+    left = DRAIN_MAX
+    try:
+        while left > 0 and (block := stream.read(min(left, 1 << 20))):
+            left -= len(block)
+    except (OSError, HTTPException):  # the body is broken, gone or over the limit: read no more of it
+        pass

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fixtures.processes.fronts import BUFFERED, STREAMING, UPSTREAMS
 from server_app.deployments import DEPLOYMENTS, SOCKET_KEYS
 from server_app.receiving import ENDPOINTS, MULTIPART_ENDPOINTS
 
@@ -120,6 +121,8 @@ BODY = 256 << 10
 SPLICE = "stream-splice"
 FAULTS_START = "<!-- faults:start -->"
 FAULTS_END = "<!-- faults:end -->"
+FRONT_FAULTS_START = "<!-- front-faults:start -->"
+FRONT_FAULTS_END = "<!-- front-faults:end -->"
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,17 @@ class Fault:
     server_answers: tuple = ()
     # words of which the app's 400 must name one (other statuses: STATUS_WORDS)
     names: tuple = ()
+    # the client ends its side before its body is whole: the half-close is the fault, not a way to end
+    cut_short: bool = False
+    # (front, upstream Deployment, endpoint) -> what it gets through nginx; None: what the upstream gives it
+    through_front: Callable = None
+    front_answers: bool = False  # nginx answers it itself (its own page, not the app's JSON)
+
+    def expect_through(self, front, upstream, endpoint):
+        """Return what this fault gets through a front in front of the upstream deployment."""
+        if self.through_front is None:
+            return self.expect(upstream, 1, endpoint)
+        return self.through_front(front, upstream, endpoint)
 
 
 # What the app's JSON error must name, by status (for a 400, the fault's own words).
@@ -200,6 +214,25 @@ def _always(status):
     return lambda entry, hops, endpoint: status
 
 
+def _front_drops(front, upstream, endpoint):
+    # nginx takes a client that goes away or stops mid-body for gone: it closes without an answer (its 408 is
+    # not sent), and the upstream, if it had the body's start, sees its connection closed
+    return CLOSED
+
+
+def _front_refuses(status):
+    return lambda front, upstream, endpoint: status
+
+
+def _front_chunked(front, upstream, endpoint):
+    """What a whole chunked body gets through nginx: it reaches the upstream de-chunked with a Content-Length,
+    but chunked through the streaming front to an HTTP upstream (HTTP/1.1), where the splice needs a length;
+    uWSGI is handed Transfer-Encoding beside the length, which the app refuses."""
+    if UPSTREAMS[upstream.name] == "uwsgi":
+        return 400
+    return 411 if front == STREAMING and endpoint == SPLICE else 200
+
+
 FAULTS = [
     Fault(
         "short-body",
@@ -207,6 +240,8 @@ FAULTS = [
         lambda e: with_length(file_request(e, payload(BODY)), length=2 * BODY),
         _unless_waitress(400),
         names=("early",),
+        cut_short=True,
+        through_front=_front_drops,
     ),
     Fault(
         "chunked-without-last-chunk",
@@ -214,12 +249,15 @@ FAULTS = [
         lambda e: chunked_request(file_request(e, payload(BODY)), last=False),
         lambda entry, hops, e: _chunked_status(entry, hops, e, CLOSED if entry.dechunks else 400),
         names=("chunked", "early"),
+        cut_short=True,
+        through_front=_front_drops,
     ),
     Fault(
         "stall-mid-body",
         "sends half of its declared body, then nothing, with the connection open",
         lambda e: with_length(file_request(e, payload(BODY)), send=BODY // 2, ending=STALL),
         _unless_waitress(408),
+        through_front=_front_drops,
     ),
     Fault(
         "over-limit-declared",
@@ -227,6 +265,8 @@ FAULTS = [
         lambda e: with_length(file_request(e, payload(LIMIT + 1)), send=64 << 10, ending=STALL),
         _always(413),
         server_answers=("waitress",),
+        through_front=_front_refuses(413),
+        front_answers=True,
     ),
     Fault(
         "over-limit-chunked",
@@ -234,6 +274,8 @@ FAULTS = [
         lambda e: chunked_request(file_request(e, payload(2 * LIMIT))),
         lambda entry, hops, e: _chunked_status(entry, hops, e, 413),
         server_answers=("waitress",),
+        through_front=_front_refuses(413),
+        front_answers=True,
     ),
     Fault("exactly-the-limit", "sends a whole body of exactly the limit (md5 checked)", exactly_limit, _always(200)),
     Fault(
@@ -241,6 +283,8 @@ FAULTS = [
         "sends a whole chunked body (md5 checked)",
         lambda e: chunked_request(file_request(e, payload(BODY))),
         lambda entry, hops, e: _chunked_status(entry, hops, e, 200),
+        through_front=_front_chunked,
+        names=("Transfer-Encoding",),  # what the app says to uWSGI behind nginx
     ),
     # waitress follows RFC 9112 section 6.3 itself (Transfer-Encoding wins, Content-Length is dropped) and
     # hands the app a de-chunked body; gunicorn refuses the request itself; the Werkzeug server and uWSGI
@@ -252,6 +296,8 @@ FAULTS = [
         lambda entry, hops, e: 200 if entry.dechunks else 400,
         server_answers=("gunicorn",),
         names=("Transfer-Encoding",),
+        through_front=_front_refuses(400),
+        front_answers=True,
     ),
     Fault(
         "multipart-bad-boundary",
@@ -313,6 +359,14 @@ def answered_by_server(fault, deployment, status) -> bool:
     return status is not CLOSED and status >= 400 and deployment.name in fault.server_answers
 
 
+def _usual(by_endpoint: dict) -> str:
+    """Return the answer most endpoints get, then the endpoints that get another."""
+    labels = list(by_endpoint.values())
+    usual = max(labels, key=labels.count)
+    odd = ", ".join(f"{e} {label}" for e, label in by_endpoint.items() if label != usual)
+    return usual + (f" ({odd})" if odd else "")
+
+
 def _cell(fault, deployment) -> str:
     """Return what the fault gets on this deployment: the usual answer, then where it differs."""
     parts = []
@@ -321,11 +375,29 @@ def _cell(fault, deployment) -> str:
         for e in filter(lambda e: applies(fault, e, deployment), ENDPOINTS):
             status = fault.expect(deployment, hops, e)
             by_endpoint[e] = _label(status) + ("*" if answered_by_server(fault, deployment, status) else "")
-        labels = list(by_endpoint.values())
-        usual = max(labels, key=labels.count)
-        odd = ", ".join(f"{e} {label}" for e, label in by_endpoint.items() if label != usual)
-        parts.append(usual + (f" ({odd})" if odd else ""))
+        parts.append(_usual(by_endpoint))
     return parts[0] if parts[0] == parts[1] else f"{parts[0]}; 2 hops: {parts[1]}"
+
+
+def _front_cell(fault, front, upstream) -> str:
+    """Return what the fault gets through this front to this upstream ('†': nginx's own answer)."""
+    by_endpoint = {}
+    for e in filter(lambda e: applies(fault, e, upstream), ENDPOINTS):
+        status = fault.expect_through(front, upstream, e)
+        by_endpoint[e] = _label(status) + ("†" if fault.front_answers and status is not CLOSED else "")
+    return _usual(by_endpoint)
+
+
+def front_faults_table() -> str:
+    """Return docs/safety.md's table of the faults through nginx, per front and upstream deployment."""
+    columns = [(front, DEPLOYMENTS[name]) for front in (BUFFERED, STREAMING) for name in UPSTREAMS]
+    lines = [
+        "| Fault | " + " | ".join(f"{front} → {upstream.name}" for front, upstream in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for fault in FAULTS:
+        lines.append(f"| `{fault.name}` | " + " | ".join(_front_cell(fault, *column) for column in columns) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def faults_table() -> str:
@@ -339,4 +411,5 @@ def faults_table() -> str:
 
 
 if __name__ == "__main__":
-    print(faults_table(), end="")
+    print(faults_table())
+    print(front_faults_table(), end="")

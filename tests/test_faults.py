@@ -10,11 +10,13 @@ import hashlib
 import json
 import socket
 import threading
+from dataclasses import replace
 
 import pytest
 import requests
 
-from fixtures.processes.servers import watch_logs
+from fixtures.processes import fronts
+from fixtures.processes.servers import Chains, watch_logs
 from server_app.deployments import DEPLOYMENTS
 from server_app.receiving import ENDPOINTS, MULTIPART_ENDPOINTS
 from tests.conftest import ROOT, wait_until_empty, wait_until_idle
@@ -24,18 +26,30 @@ from tests.faults import (
     FAULTS,
     FAULTS_END,
     FAULTS_START,
+    FRONT_FAULTS_END,
+    FRONT_FAULTS_START,
     IDLE,
     LIMIT,
     OCTET,
+    STALL,
     answered_by_server,
     applies,
     chunked,
     exchange,
     faults_table,
+    front_faults_table,
     names_the_problem,
     payload,
     request_head,
 )
+
+
+def needs_front(name):
+    deployment = DEPLOYMENTS[name]
+    if fronts.nginx_binary() is None:
+        return pytest.mark.skip(reason=fronts.MISSING)
+    return pytest.mark.skipif(not deployment.available(), reason=f"pip install {deployment.package} to test {name}")
+
 
 # A hang guard, not a measurement: waitress looks for idle connections once per cleanup interval.
 ANSWER_WITHIN = 4 * IDLE + 10
@@ -111,6 +125,60 @@ def test_fault(request, servers, fault, endpoint, hops):
     assert_nothing_left(final, relay)
 
 
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param((front, name), id=f"{front}-to-{name}", marks=needs_front(name))
+        for front in (fronts.BUFFERED, fronts.STREAMING)
+        for name in fronts.UPSTREAMS
+    ],
+)
+def fronted(request, server_factory):
+    """Spawn nginx in front of one server, both holding the limit and the idle timeout."""
+    front, name = request.param
+    chain = Chains(server_factory).get((name,), front, body_limit=LIMIT, idle_timeout=IDLE)
+    yield chain
+    for server in chain.servers:
+        server_factory.stop(server)
+
+
+def front_cases():
+    for fault in FAULTS:
+        for endpoint in ENDPOINTS:
+            if not fault.multipart_only or endpoint in MULTIPART_ENDPOINTS:
+                yield pytest.param(fault, endpoint, id=f"{fault.name}-{endpoint}")
+
+
+@pytest.mark.parametrize("fault, endpoint", list(front_cases()))
+def test_fault_through_a_front(request, fronted, fault, endpoint):
+    nginx, server = fronted.servers
+    watch_logs(request.node, fronted.servers)
+    deployment = DEPLOYMENTS[server.deployment]
+    if not applies(fault, endpoint, deployment):
+        pytest.skip(f"{deployment.name} does not give the app its socket: nothing to splice from")
+    sent = fault.build(endpoint)
+    if not fault.cut_short:  # a client that half-closes after its whole body is, to nginx, a client gone
+        sent = replace(sent, ending=STALL)
+    head = request_head(f"/upload/{endpoint}", sent.content_type, sent.headers)
+    answer = exchange(nginx.port, head, sent.body, sent.ending, timeout=ANSWER_WITHIN)
+    assert answer.status == fault.expect_through(fronted.front, deployment, endpoint), (
+        answer.status,
+        answer.body[:300],
+    )
+    if answer.status == 200:
+        stored = server.upload_dir / json.loads(answer.body)["stored_name"]
+        assert hashlib.md5(stored.read_bytes()).hexdigest() == hashlib.md5(sent.stored).hexdigest()
+        stored.unlink()
+    elif answer.status is not CLOSED and fault.front_answers:
+        assert b"nginx" in answer.body and not answer.json_detail, answer.body[:300]
+    elif answer.status is not CLOSED:
+        assert names_the_problem(fault, answer.status, answer.json_detail), answer.body[:300]
+    assert wait_until_idle(server, timeout=20) == {}
+    assert wait_until_empty(server, timeout=10) == {}
+    assert [p.name for p in server.tmp_dir.iterdir()] == []
+    assert health_answers(nginx)  # nginx answers /health from the server behind it
+
+
 @pytest.mark.parametrize("hops", [1, 2])
 def test_a_chunked_body_over_the_limit_never_takes_more_disk_than_the_limit(request, servers, hops):
     final, relay = servers
@@ -176,9 +244,42 @@ def test_a_relay_drops_a_next_hop_that_stops_taking_the_body(request, server_fac
         stalled.close()
 
 
-def test_docs_faults_table_is_the_registry():
+@pytest.mark.parametrize(
+    "start, end, table",
+    [
+        pytest.param(FAULTS_START, FAULTS_END, faults_table, id="servers"),
+        pytest.param(FRONT_FAULTS_START, FRONT_FAULTS_END, front_faults_table, id="fronts"),
+    ],
+)
+def test_docs_faults_tables_are_the_registry(start, end, table):
     page = (ROOT / "docs" / "safety.md").read_text()
-    start, end = page.index(FAULTS_START) + len(FAULTS_START), page.index(FAULTS_END)
-    assert page[start:end].strip() == faults_table().strip(), (
-        "docs/safety.md's faults table is stale: regenerate it with `python -m tests.faults`"
+    assert page[page.index(start) + len(start) : page.index(end)].strip() == table().strip(), (
+        "docs/safety.md's faults tables are stale: regenerate them with `python -m tests.faults`"
     )
+
+
+def read_answer(reader) -> tuple:
+    """Read one HTTP answer with a Content-Length from a connection's reader; return its status and JSON."""
+    status = int(reader.readline().split()[1])
+    headers = dict(line.decode().rstrip("\r\n").split(": ", 1) for line in iter(reader.readline, b"\r\n"))
+    return status, json.loads(reader.read(int(headers["Content-Length"])))
+
+
+@pytest.mark.skipif(not DEPLOYMENTS["waitress"].available(), reason="pip install waitress to test waitress")
+def test_waitress_takes_a_body_framed_both_ways_and_keeps_the_connection_open(request, server_factory):
+    server = server_factory.spawn("waitress", extra_args=SERVER_OPTIONS)
+    watch_logs(request.node, [server])
+    body = payload(64 << 10)
+    head = request_head("/upload/stream-chunked", OCTET, {"Transfer-Encoding": "chunked", "Content-Length": len(body)})
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=ANSWER_WITHIN) as sock:
+            reader = sock.makefile("rb")
+            sock.sendall(head + chunked(body))
+            status, answer = read_answer(reader)
+            assert status == 200 and answer["bytes"] == len(body)  # the chunked framing won
+            (server.upload_dir / answer["stored_name"]).unlink()
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # RFC 9112: it should be closed
+            status, answer = read_answer(reader)
+            assert status == 200 and answer["deployment"] == "waitress"
+    finally:
+        server_factory.stop(server)

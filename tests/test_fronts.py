@@ -1,13 +1,24 @@
 """nginx in front: its generated config, and the matrix through it with every byte checked."""
 
 import re
+from collections import Counter
 
 import pytest
+import requests
 
 from fixtures.processes import fronts
-from tests.conftest import UPLOAD_CELLS, alive, server_pids, upload_args
+from fixtures.processes.servers import Chains
+from tests.conftest import UPLOAD_CELLS, alive, server_pids, upload_args, wait_until_empty
 
 needs_nginx = pytest.mark.skipif(fronts.nginx_binary() is None, reason=fronts.MISSING)
+
+
+def test_config_gives_nginx_the_servers_limit_and_idle_timeout(tmp_path):
+    text = fronts.config(
+        fronts.STREAMING, "127.0.0.1", 8000, tmp_path, 9000, "http", body_limit=1 << 20, idle_timeout=2
+    )
+    assert "client_max_body_size 1048576;" in text and "client_body_timeout 2s;" in text
+    assert fronts.settings(fronts.STREAMING, 1 << 20)["client_max_body_size"] == "1048576 (the servers' limit)"
 
 
 @pytest.mark.parametrize(
@@ -69,7 +80,6 @@ def test_nginx_hands_uwsgi_a_chunked_bodys_transfer_encoding_beside_its_length_w
     server_factory, tmp_path
 ):
     from fixtures.data import skips
-    from fixtures.processes.servers import Chains
     from fixtures.uploads.clients import UploadFailed
     from fixtures.uploads.methods import METHODS, NGINX_UWSGI_CHUNKED
 
@@ -85,6 +95,40 @@ def test_nginx_hands_uwsgi_a_chunked_bodys_transfer_encoding_beside_its_length_w
         body.write_bytes(b"x" * 4096)
         with pytest.raises(UploadFailed, match=r"HTTP 400 .*both Transfer-Encoding: chunked and Content-Length"):
             method.send(method.url(chain.url), body, 4096, 30)
+    finally:
+        for server in chain.servers:
+            server_factory.stop(server)
+
+
+OVER_LIMIT_TRIES = 40  # each way: with a Content-Length, and chunked
+FRONT_LIMIT = 1 << 20
+
+
+def over_limit_answer(url, body, chunked) -> str:
+    """Post an over-limit body; return the status of the whole answer, or what went wrong."""
+    data = iter([body[i : i + (64 << 10)] for i in range(0, len(body), 64 << 10)]) if chunked else body
+    try:
+        answer = requests.post(url, data=data, headers={"Content-Type": "application/octet-stream"}, timeout=30)
+    except requests.RequestException as exc:  # a reset, or an answer cut short (urllib3 checks its length)
+        return f"{type(exc).__name__}: {exc}"
+    return f"{answer.status_code}"
+
+
+@needs_nginx
+@pytest.mark.slow
+@pytest.mark.parametrize("deployment", list(fronts.UPSTREAMS))
+@pytest.mark.parametrize("front", [fronts.BUFFERED, fronts.STREAMING])
+def test_an_over_limit_body_through_a_front_gets_a_whole_413_every_time(server_factory, front, deployment):
+    chain = Chains(server_factory).get((deployment,), front, body_limit=FRONT_LIMIT)
+    try:
+        body = b"x" * (4 * FRONT_LIMIT)
+        answers = Counter(
+            over_limit_answer(f"{chain.url}/upload/stream-chunked", body, chunked)
+            for chunked in (False, True)
+            for _ in range(OVER_LIMIT_TRIES)
+        )
+        assert answers == {"413": 2 * OVER_LIMIT_TRIES}
+        assert wait_until_empty(*chain.servers[1:]) == {}  # an aborted upload's partial file goes too
     finally:
         for server in chain.servers:
             server_factory.stop(server)

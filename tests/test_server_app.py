@@ -105,6 +105,24 @@ def test_upload_limit_from_config_refuses_larger_bodies(upload_dir):
 
 
 @pytest.mark.parametrize(
+    "path, content_type, limit, status, read",
+    [
+        pytest.param("/upload/files", "multipart/form-data", None, 400, len(BODY), id="no-boundary-400-read-first"),
+        pytest.param("/upload/nowhere", "application/octet-stream", None, 404, len(BODY), id="unknown-404-read-first"),
+        pytest.param("/upload/stream-chunked", "application/octet-stream", 1024, 413, 0, id="over-limit-413-left"),
+    ],
+)
+def test_an_error_before_the_body_is_read_reads_the_rest_first_unless_it_is_over_the_limit(
+    upload_dir, path, content_type, limit, status, read
+):
+    stream = io.BytesIO(BODY)
+    client = create_app({"UPLOAD_DIR": upload_dir, "UPLOAD_LIMIT": limit}).test_client()
+    response = client.post(path, input_stream=stream, content_length=len(BODY), content_type=content_type)
+    assert response.status_code == status
+    assert stream.tell() == read  # a server that closes with unread bytes resets the connection: nginx's 502
+
+
+@pytest.mark.parametrize(
     "key, value, expected",
     [
         ("PROFILING", "1", "PROFILING='1' is not allowed: expected true or false"),
