@@ -51,9 +51,36 @@ class CountingInput:
             yield line
 
 
-def count_body():
-    """Count the body as it is read (before anything reads it); return the counter."""
-    counter = request.environ["wsgi.input"] = CountingInput(request.environ["wsgi.input"])
+class DelimitedInput(CountingInput):
+    """A counting input that also notes whether a multipart delimiter ("--" + boundary) has passed through it;
+    it looks only until the first one, which a well-formed body starts with, so the rest costs nothing."""
+
+    def __init__(self, stream, delimiter: bytes):
+        super().__init__(stream)
+        self.delimiter = delimiter
+        self.delimited = False
+        self._tail = b""  # the end of what was read, for a delimiter split between two reads
+
+    def _look(self, block):
+        if not self.delimited and block:
+            seen = self._tail + block
+            self.delimited = self.delimiter in seen
+            self._tail = seen[-(len(self.delimiter) - 1) :]
+        return block
+
+    def read(self, size=-1):
+        return self._look(super().read(size))
+
+    def readline(self, size=-1):
+        return self._look(super().readline(size))
+
+
+def count_body(delimiter: bytes = None):
+    """Count the body as it is read (before anything reads it), and look for a multipart ``delimiter`` in it;
+    return the counter."""
+    stream = request.environ["wsgi.input"]
+    counter = CountingInput(stream) if delimiter is None else DelimitedInput(stream, delimiter)
+    request.environ["wsgi.input"] = counter
     return counter
 
 
@@ -112,6 +139,7 @@ def _error(status, message):
 def body_read_error(exc):
     """Answer an OSError raised while a body was read or stored: 408, 400 or 507; anything else is a 500."""
     if isinstance(exc, TimeoutError) or str(exc).startswith(TIMEOUT_MESSAGES):
+        _clear_timed_out_socket_file()
         return _error(
             408,
             f"no body bytes arrived for {current_app.config['IDLE_TIMEOUT']} s (IDLE_TIMEOUT): the upload was dropped",
@@ -126,6 +154,22 @@ def body_read_error(exc):
             "early or its chunked framing is broken",
         )
     raise exc
+
+
+def _clear_timed_out_socket_file():
+    """Let the Werkzeug server read its socket again after a read of the body timed out.
+
+    After the answer the Werkzeug server reads what is left of the body, to spare the client a reset. A
+    socket file whose read timed out refuses every later read (CPython's SocketIO), so that read raised
+    and the server logged a traceback after every 408. The flag is CPython's own; a file without it is
+    left as it is.
+    """
+    stream = request.environ.get("wsgi.input")
+    while hasattr(stream, "_stream"):  # the suite's counting wrappers
+        stream = stream._stream
+    raw = getattr(stream, "raw", None)
+    if getattr(raw, "_timeout_occurred", False):
+        raw._timeout_occurred = False
 
 
 def read_error(exc):

@@ -35,7 +35,18 @@ def _require_multipart():
     if not request.mimetype_params.get("boundary"):
         abort(400, "malformed multipart Content-Type: it has no boundary parameter")
     # What is stored is one part, smaller than the body: count the body itself for the length check.
-    g.body_counter = count_body()
+    g.body_counter = count_body(delimiter=b"--" + request.mimetype_params["boundary"].encode())
+
+
+def _refuse_if_never_delimited():
+    """Answer 400 naming the boundary when the body read so far never contained it: a parser's own complaint
+    about such a body (a part too large to hold in memory, no 'file' part) would point elsewhere."""
+    if not g.body_counter.delimited:
+        abort(
+            400,
+            f"malformed multipart body: its boundary {request.mimetype_params['boundary']!r} (from the "
+            f"Content-Type) does not appear in the {g.body_counter.count} bytes read",
+        )
 
 
 def _body_check(method):
@@ -128,6 +139,7 @@ def files():
     except OverLimit:
         raise
     except RequestEntityTooLarge as exc:
+        _refuse_if_never_delimited()  # Werkzeug holds what comes before the first boundary in memory too
         # Werkzeug's own limits on what it holds in memory (MAX_FORM_MEMORY_SIZE, MAX_FORM_PARTS):
         # a body that hits them is not the one file part this endpoint takes.
         abort(
@@ -136,6 +148,7 @@ def files():
             "filename in memory; the 'file' part must carry a filename)",
         )
     if part is None:
+        _refuse_if_never_delimited()
         abort(400, f"multipart body has no 'file' field (fields: {sorted(request.files) or 'none'})")
     with _upload("files") as (out, result):
         shutil.copyfileobj(part.stream, out, current_app.config["BLOCK_SIZE"])
@@ -184,9 +197,11 @@ def streaming_form_data():
             try:
                 parser.data_received(block)
             except ParseFailedException as exc:
+                _refuse_if_never_delimited()
                 abort(400, f"malformed multipart body: {exc}")
             tail = block[-keep:] if len(block) >= keep else (tail + block)[-keep:]
         if target.parts == 0:
+            _refuse_if_never_delimited()
             abort(400, "multipart body has no 'file' part (or no part the parser could read)")
         if target.parts > 1:
             abort(400, f"multipart body has {target.parts} 'file' parts; this endpoint takes one")

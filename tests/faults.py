@@ -305,7 +305,7 @@ FAULTS = [
         lambda e: with_length(Request(multipart_type("another"), {}, multipart_body(payload(BODY)))),
         _always(400),
         multipart_only=True,
-        names=("multipart",),
+        names=("boundary",),
     ),
     Fault(
         "multipart-no-boundary",

@@ -106,6 +106,7 @@ def assert_nothing_left(final, relay):
 def test_fault(request, servers, fault, endpoint, hops):
     final, relay = servers
     watch_logs(request.node, servers)
+    logged = {server.name: server.log_size() for server in servers}
     deployment = DEPLOYMENTS[final.deployment]
     if not applies(fault, endpoint, deployment):
         pytest.skip(f"{deployment.name} does not give the app its socket: nothing to splice from")
@@ -123,6 +124,8 @@ def test_fault(request, servers, fault, endpoint, hops):
     elif answer.status is not CLOSED:
         assert names_the_problem(fault, answer.status, answer.json_detail), answer.body[:300]
     assert_nothing_left(final, relay)
+    for server in servers:  # a client's fault is answered, not a crash of the server's
+        assert "Traceback" not in server.log_text(logged[server.name]), server.log_text(logged[server.name])
 
 
 @pytest.fixture(

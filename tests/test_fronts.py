@@ -17,7 +17,7 @@ def test_config_gives_nginx_the_servers_limit_and_idle_timeout(tmp_path):
     text = fronts.config(
         fronts.STREAMING, "127.0.0.1", 8000, tmp_path, 9000, "http", body_limit=1 << 20, idle_timeout=2
     )
-    assert "client_max_body_size 1048576;" in text and "client_body_timeout 2s;" in text
+    assert "client_max_body_size 1048576;" in text and "client_body_timeout 1000ms;" in text
     assert fronts.settings(fronts.STREAMING, 1 << 20)["client_max_body_size"] == "1048576 (the servers' limit)"
 
 

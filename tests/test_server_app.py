@@ -104,6 +104,21 @@ def test_upload_limit_from_config_refuses_larger_bodies(upload_dir):
     assert files_in(upload_dir) == []
 
 
+@pytest.mark.parametrize("endpoint", ["files", "streaming-form-data"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"\r\n--other\r\n" * 200_000, id="junk-2.6MB"),  # past what Werkzeug holds in memory
+        pytest.param(b"x" * 1000, id="junk-1KB"),
+    ],
+)
+def test_a_multipart_body_without_its_boundary_is_a_400_that_names_the_boundary(client, upload_dir, endpoint, body):
+    response = client.post(f"/upload/{endpoint}", data=body, content_type="multipart/form-data; boundary=b0undary")
+    assert response.status_code == 400
+    assert response.json["detail"].startswith("malformed multipart body: its boundary 'b0undary' (from the Content")
+    assert files_in(upload_dir) == []
+
+
 @pytest.mark.parametrize(
     "path, content_type, limit, status, read",
     [
