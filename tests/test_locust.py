@@ -7,6 +7,7 @@ from importlib.util import find_spec
 
 import pytest
 
+from fixtures.report.locust_stats import locust_table
 from tests.conftest import ROOT, files_in
 
 # find_spec, not importorskip: importing Locust monkeypatches this process with gevent
@@ -46,9 +47,9 @@ def run_locust(host, prefix, data_dir, *extra):
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def rows(path):
+def rows(path, request_type="UPLOAD"):
     with open(path, newline="") as f:
-        return {row["Name"]: row for row in csv.DictReader(f)}
+        return {row["Name"]: row for row in csv.DictReader(f) if row["Type"] == request_type}
 
 
 def test_headless_users_upload_with_md5_checked_and_the_report_reads_their_stats(final, tmp_path, upload_options):
@@ -59,6 +60,8 @@ def test_headless_users_upload_with_md5_checked_and_the_report_reads_their_stats
     row = rows(tmp_path / "load_stats.csv")["request.stream-chunked 1MB"]
     assert int(row["Request Count"]) > 2 and row["Failure Count"] == "0"
     assert float(row["Average Content Size"]) == 1 << 20
+    checks = rows(tmp_path / "load_stats.csv", "MD5")["request.stream-chunked 1MB"]
+    assert checks["Request Count"] == row["Request Count"] and checks["Failure Count"] == "0"
     assert files_in(final) == []  # every upload was deleted once its md5 was checked
     report = subprocess.run(
         [
@@ -75,7 +78,8 @@ def test_headless_users_upload_with_md5_checked_and_the_report_reads_their_stats
         text=True,
     )
     assert report.returncode == 0, report.stderr
-    assert f"| request.stream-chunked 1MB | {row['Request Count']} | 0 |" in report.stdout
+    uploads = row["Request Count"]
+    assert f"| request.stream-chunked 1MB | {uploads} | 0 | {uploads} | 0 |" in report.stdout
     assert (tmp_path / "report" / "locust.md").read_text() == report.stdout
 
 
@@ -86,3 +90,20 @@ def test_a_host_that_is_not_server_app_is_a_named_failure(not_server_app, tmp_pa
     assert failure["Name"] == "request.stream-chunked 1MB"
     assert f"--host=\\'{not_server_app}\\'" in failure["Error"]  # Locust records the repr
     assert "/health answered HTTP 501 without server" in failure["Error"]
+
+
+STATS_COLUMNS = "Type,Name,Request Count,Failure Count,50%,95%,100%,Average Content Size,Requests/s"
+
+
+@pytest.mark.parametrize(
+    "check_row, shown",
+    [
+        pytest.param("MD5,m 1MB,10,1,5,6,7,1048576,1.0\n", "| m 1MB | 10 | 1 | 9 | 1 |", id="checks-counted"),
+        pytest.param("", "| m 1MB | 10 | 1 | – | – |", id="stats-without-checks"),
+    ],
+)
+def test_the_locust_table_counts_the_md5_checks_apart_from_the_uploads(tmp_path, check_row, shown):
+    stats = tmp_path / "load_stats.csv"
+    stats.write_text(f"{STATS_COLUMNS}\nUPLOAD,m 1MB,10,1,500,600,700,1048576,2.0\n{check_row}")
+    table = locust_table(stats)
+    assert shown in table and table.count("\n") == 3  # the header, its rule, one upload row
