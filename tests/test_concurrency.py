@@ -6,23 +6,7 @@ import pytest
 
 from fixtures.report.document import write_report
 from fixtures.run.concurrency import RssSampler
-from fixtures.run.matrix import cells
-from tests.conftest import ONE_ROUND_AT_1MB, RUN_JSON, UPLOAD_CELLS, one_cell_options, upload_args
-
-
-def test_concurrency_multiplies_the_cells_and_marks_their_ids(upload_options):
-    options = one_cell_options(upload_options, concurrency=(1, 4))
-    assert [c.id for c in cells(options)] == [
-        "request.stream-chunked-werkzeug-1hop-1MB",
-        "request.stream-chunked-werkzeug-1hop-x4-1MB",
-    ]
-
-
-@pytest.mark.slow
-def test_bad_concurrency_is_a_usage_error_naming_it(run_suite):
-    result = run_suite("--upload-concurrency=1,0", "--co")
-    assert result.returncode == 4
-    assert "'0' is invalid: expected a whole number from 1 to 64" in result.stderr
+from tests.conftest import ONE_ROUND_AT_1MB, RUN_JSON, UPLOAD_CELLS, upload_args
 
 
 def test_sampler_sums_every_process_of_the_chain_at_once(final):

@@ -11,6 +11,7 @@ from fixtures.run.matrix import MARGIN, Cell, RateBook, cells, chains_for
 from fixtures.run.summary import fraction_text, interval_text
 from fixtures.uploads.clients import UploadFailed
 from fixtures.uploads.methods import METHODS
+from tests.conftest import one_cell_options
 
 MiB = 1 << 20
 
@@ -53,6 +54,35 @@ def test_cells_run_smallest_size_first_and_read_like_rows_of_the_seed_table():
     assert "request.stream-chunked-werkzeug-1hop-1MB" in ids
     assert "request.files-werkzeug-to-uwsgi-2hops-16MB" in ids
     assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize(
+    "changes, tag",
+    [
+        pytest.param({"concurrency": (1, 4)}, "-x4", id="uploads-at-once"),
+        pytest.param({"slow_clients": (0, 8)}, "-slow8", id="slow-senders"),
+    ],
+)
+def test_a_dimension_multiplies_the_cells_and_marks_their_ids_leaving_the_first_as_it_was(upload_options, changes, tag):
+    options = one_cell_options(upload_options, **changes)
+    assert [c.id for c in cells(options)] == [
+        "request.stream-chunked-werkzeug-1hop-1MB",
+        f"request.stream-chunked-werkzeug-1hop{tag}-1MB",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "option, expected",
+    [
+        ("--upload-concurrency=1,0", "'0' is invalid: expected a whole number from 1 to 64"),
+        ("--upload-slow-clients=0,65", "'65' is invalid: expected a whole number from 0 to 64"),
+    ],
+)
+def test_a_bad_number_of_a_dimension_is_a_usage_error_naming_it(run_suite, option, expected):
+    result = run_suite(option, "--co")
+    assert result.returncode == 4
+    assert expected in result.stderr
 
 
 def test_the_rate_book_skips_a_size_its_smaller_rate_cannot_fit():

@@ -6,24 +6,8 @@ import threading
 import pytest
 
 from fixtures.report.document import write_report
-from fixtures.run.matrix import cells
 from fixtures.run.slow_senders import TICK, SlowSenders
-from tests.conftest import UPLOAD_CELLS, alive, one_cell_options, server_pids, upload_args
-
-
-def test_slow_senders_multiply_the_cells_and_mark_their_ids(upload_options):
-    options = one_cell_options(upload_options, slow_clients=(0, 8))
-    assert [c.id for c in cells(options)] == [
-        "request.stream-chunked-werkzeug-1hop-1MB",
-        "request.stream-chunked-werkzeug-1hop-slow8-1MB",
-    ]
-
-
-@pytest.mark.slow
-def test_a_bad_number_of_slow_senders_is_a_usage_error_naming_it(run_suite):
-    result = run_suite("--upload-slow-clients=0,65", "--co")
-    assert result.returncode == 4
-    assert "'65' is invalid: expected a whole number from 0 to 64" in result.stderr
+from tests.conftest import UPLOAD_CELLS, alive, server_pids, upload_args
 
 
 def test_senders_trickle_until_stopped_then_close_their_connections():
