@@ -2,6 +2,8 @@
 
 import hashlib
 import io
+import socket
+import threading
 import time
 
 import pytest
@@ -377,3 +379,20 @@ def test_uwsgi_answers_a_chunked_body_with_411_which_is_why_the_cell_is_skipped(
         assert files_in(server) == []
     finally:
         server_factory.stop(server)
+
+
+def test_a_send_that_waits_its_whole_timeout_on_a_server_that_takes_nothing_is_over_budget(data_files):
+    sink = socket.create_server(("127.0.0.1", 0))  # accepts, never reads: the body fills the socket buffers
+    held = []
+    acceptor = threading.Thread(target=lambda: held.append(sink.accept()[0]))
+    acceptor.start()
+    datafile = data_files.get(8 << 20)
+    try:
+        with pytest.raises(UploadTimedOut) as excinfo:  # requests reports it as a ConnectionError
+            clients.send_data(f"http://127.0.0.1:{sink.getsockname()[1]}/upload", datafile.path, datafile.size, 1)
+        assert 0 < excinfo.value.sent < datafile.size
+    finally:
+        acceptor.join(5)
+        for connection in held:
+            connection.close()
+        sink.close()
