@@ -144,8 +144,10 @@ def files():
         # a body that hits them is not the one file part this endpoint takes.
         abort(
             400,
-            f"malformed multipart body: {exc.description} (Werkzeug keeps a part without a "
-            "filename in memory; the 'file' part must carry a filename)",
+            f"malformed multipart body: {exc.description} (Werkzeug holds every part without a filename in "
+            f"memory, at most {request.max_form_memory_size} bytes of them, and takes at most "
+            f"{request.max_form_parts} parts: the 'file' part must carry a filename, and the body may have no "
+            "more parts than that)",
         )
     if part is None:
         _refuse_if_never_delimited()
