@@ -233,6 +233,13 @@ def _front_chunked(front, upstream, endpoint):
     return 411 if front == STREAMING and endpoint == SPLICE else 200
 
 
+def _over_limit(name, what, build, expect) -> Fault:
+    """Return a fault over the limit: waitress, given the limit itself, refuses it before the app; nginx too."""
+    return Fault(
+        name, what, build, expect, server_answers=("waitress",), through_front=_front_refuses(413), front_answers=True
+    )
+
+
 FAULTS = [
     Fault(
         "short-body",
@@ -259,23 +266,17 @@ FAULTS = [
         _unless_waitress(408),
         through_front=_front_drops,
     ),
-    Fault(
+    _over_limit(
         "over-limit-declared",
         "declares one byte over the limit, sends 64 KiB and waits",
         lambda e: with_length(file_request(e, payload(LIMIT + 1)), send=64 << 10, ending=STALL),
         _always(413),
-        server_answers=("waitress",),
-        through_front=_front_refuses(413),
-        front_answers=True,
     ),
-    Fault(
+    _over_limit(
         "over-limit-chunked",
         "sends twice the limit, chunked (no Content-Length)",
         lambda e: chunked_request(file_request(e, payload(2 * LIMIT))),
         lambda entry, hops, e: _chunked_status(entry, hops, e, 413),
-        server_answers=("waitress",),
-        through_front=_front_refuses(413),
-        front_answers=True,
     ),
     Fault("exactly-the-limit", "sends a whole body of exactly the limit (md5 checked)", exactly_limit, _always(200)),
     Fault(

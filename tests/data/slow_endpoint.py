@@ -28,7 +28,7 @@ SLOWED = """    answer = _copy_stream(current_app.config["BLOCK_SIZE"], "stream-
 IMPORTS = "import ssl\n"
 RELAY = """    headers = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream")}
 """
-STAMP = """    timeout = (connect_timeout or CONNECT_TIMEOUT, budget)
+STAMP = """    timeout = (min(connect_timeout or CONNECT_TIMEOUT, budget), budget)
 """
 
 
