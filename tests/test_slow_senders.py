@@ -66,3 +66,23 @@ def test_two_slow_senders_stop_gunicorn_not_werkzeug_and_leave_nothing(run_matri
     report = write_report([tmp_path / "run.json"], tmp_path / "report").read_text()
     assert "| 256KB | request.stream (chunked copy) | gunicorn | 1 |" in report
     assert "over budget (" in report.split("## Slow senders", 1)[1]
+
+
+def test_a_sender_whose_connection_the_server_closes_is_noted_as_dropped():
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def close_each():
+        for _ in range(2):
+            connection, _ = listener.accept()
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            connection.close()  # with linger 0: a reset, as a server that gives up on a client sends
+
+    closer = threading.Thread(target=close_each)
+    closer.start()
+    senders = SlowSenders(f"http://127.0.0.1:{listener.getsockname()[1]}", 2, rate=4096).start()
+    closer.join(5)
+    threading.Event().wait(3 * TICK)  # the next piece meets the reset
+    senders.stop()
+    listener.close()
+    assert senders.alive == 0
+    assert len(senders.dropped) == 2 and all("sender" in why and "Error" in why for why in senders.dropped)
