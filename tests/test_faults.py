@@ -10,6 +10,7 @@ import hashlib
 import json
 import socket
 import threading
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -54,7 +55,17 @@ def needs_front(name):
 # A hang guard, not a measurement: waitress looks for idle connections once per cleanup interval.
 ANSWER_WITHIN = 4 * IDLE + 10
 HEALTH_WITHIN = 2
-SERVER_OPTIONS = ["--max-content-length", str(LIMIT), "--idle-timeout", str(IDLE)]
+
+
+@contextmanager
+def limited_chain(server_factory, deployments, front=fronts.NONE):
+    """Start a chain whose servers (and nginx) hold the limit and the idle timeout; stop it afterwards."""
+    chain = Chains(server_factory).get(deployments, front, body_limit=LIMIT, idle_timeout=IDLE)
+    try:
+        yield chain
+    finally:
+        for server in chain.servers:
+            server_factory.stop(server)
 
 
 @pytest.fixture(
@@ -68,11 +79,9 @@ SERVER_OPTIONS = ["--max-content-length", str(LIMIT), "--idle-timeout", str(IDLE
 )
 def servers(request, server_factory):
     """Spawn a final hop and a relay in front of it, both of one deployment, with the limit and idle timeout."""
-    final = server_factory.spawn(request.param, extra_args=SERVER_OPTIONS)
-    relay = server_factory.spawn(request.param, next_hop=final.url, extra_args=SERVER_OPTIONS)
-    yield final, relay
-    server_factory.stop(relay)
-    server_factory.stop(final)
+    with limited_chain(server_factory, (request.param, request.param)) as chain:
+        relay, final = chain.servers
+        yield final, relay
 
 
 def cases():
@@ -93,13 +102,30 @@ def health_answers(server) -> bool:
         return False
 
 
-def assert_nothing_left(final, relay):
+def assert_nothing_left(servers, entry, logged):
+    """Check that the servers hold no request, file or temp file, that the entry answers /health, and that no
+    server logged a traceback since ``logged`` (log sizes by name): a client's fault is answered, not a crash."""
     # First every request done: a relay answers as soon as its client fails, while the final hop may still be
     # reading what the relay had forwarded (the seed's writelines reads a few MB/s) before it drops the file.
-    assert wait_until_idle(final, relay, timeout=20) == {}
-    assert wait_until_empty(final, relay, timeout=10) == {}
-    assert [p.name for s in (final, relay) for p in s.tmp_dir.iterdir()] == []
-    assert health_answers(final) and health_answers(relay)
+    assert wait_until_idle(*servers, timeout=20) == {}
+    assert wait_until_empty(*servers, timeout=10) == {}
+    assert [p.name for s in servers for p in s.tmp_dir.iterdir()] == []
+    assert health_answers(entry) and all(health_answers(s) for s in servers)
+    for server in servers:
+        assert "Traceback" not in server.log_text(logged[server.name]), server.log_text(logged[server.name])
+
+
+def check_answer(fault, sent, answer, final, answered_itself):
+    """Check an answer beyond its status: a 200 stored exactly what was sent (then it is deleted), an answer of a
+    server or front itself is its own text, an error of the app's names the fault."""
+    if answer.status == 200:
+        stored = final.upload_dir / json.loads(answer.body)["stored_name"]
+        assert hashlib.md5(stored.read_bytes()).hexdigest() == hashlib.md5(sent.stored).hexdigest()
+        stored.unlink()
+    elif answered_itself:
+        assert answer.body and not answer.json_detail, answer.body[:300]
+    elif answer.status is not CLOSED:
+        assert names_the_problem(fault, answer.status, answer.json_detail), answer.body[:300]
 
 
 @pytest.mark.parametrize("fault, endpoint, hops", list(cases()))
@@ -115,17 +141,8 @@ def test_fault(request, servers, fault, endpoint, hops):
     head = request_head(f"/upload/{endpoint}", sent.content_type, sent.headers)
     answer = exchange(entry.port, head, sent.body, sent.ending, timeout=ANSWER_WITHIN)
     assert answer.status == fault.expect(deployment, hops, endpoint), (answer.status, answer.body[:300])
-    if answer.status == 200:
-        stored = final.upload_dir / json.loads(answer.body)["stored_name"]
-        assert hashlib.md5(stored.read_bytes()).hexdigest() == hashlib.md5(sent.stored).hexdigest()
-        stored.unlink()
-    elif answered_by_server(fault, deployment, answer.status):
-        assert answer.body and not answer.json_detail, answer.body[:300]
-    elif answer.status is not CLOSED:
-        assert names_the_problem(fault, answer.status, answer.json_detail), answer.body[:300]
-    assert_nothing_left(final, relay)
-    for server in servers:  # a client's fault is answered, not a crash of the server's
-        assert "Traceback" not in server.log_text(logged[server.name]), server.log_text(logged[server.name])
+    check_answer(fault, sent, answer, final, answered_by_server(fault, deployment, answer.status))
+    assert_nothing_left(servers, entry, logged)
 
 
 @pytest.fixture(
@@ -139,10 +156,8 @@ def test_fault(request, servers, fault, endpoint, hops):
 def fronted(request, server_factory):
     """Spawn nginx in front of one server, both holding the limit and the idle timeout."""
     front, name = request.param
-    chain = Chains(server_factory).get((name,), front, body_limit=LIMIT, idle_timeout=IDLE)
-    yield chain
-    for server in chain.servers:
-        server_factory.stop(server)
+    with limited_chain(server_factory, (name,), front) as chain:
+        yield chain
 
 
 def front_cases():
@@ -156,6 +171,7 @@ def front_cases():
 def test_fault_through_a_front(request, fronted, fault, endpoint):
     nginx, server = fronted.servers
     watch_logs(request.node, fronted.servers)
+    logged = {server.name: server.log_size()}
     deployment = DEPLOYMENTS[server.deployment]
     if not applies(fault, endpoint, deployment):
         pytest.skip(f"{deployment.name} does not give the app its socket: nothing to splice from")
@@ -168,24 +184,17 @@ def test_fault_through_a_front(request, fronted, fault, endpoint):
         answer.status,
         answer.body[:300],
     )
-    if answer.status == 200:
-        stored = server.upload_dir / json.loads(answer.body)["stored_name"]
-        assert hashlib.md5(stored.read_bytes()).hexdigest() == hashlib.md5(sent.stored).hexdigest()
-        stored.unlink()
-    elif answer.status is not CLOSED and fault.front_answers:
-        assert b"nginx" in answer.body and not answer.json_detail, answer.body[:300]
-    elif answer.status is not CLOSED:
-        assert names_the_problem(fault, answer.status, answer.json_detail), answer.body[:300]
-    assert wait_until_idle(server, timeout=20) == {}
-    assert wait_until_empty(server, timeout=10) == {}
-    assert [p.name for p in server.tmp_dir.iterdir()] == []
-    assert health_answers(nginx)  # nginx answers /health from the server behind it
+    by_nginx = fault.front_answers and answer.status is not CLOSED
+    assert not by_nginx or b"nginx" in answer.body, answer.body[:300]
+    check_answer(fault, sent, answer, server, by_nginx)
+    assert_nothing_left([server], nginx, logged)  # nginx answers /health from the server behind it
 
 
 @pytest.mark.parametrize("hops", [1, 2])
 def test_a_chunked_body_over_the_limit_never_takes_more_disk_than_the_limit(request, servers, hops):
     final, relay = servers
     watch_logs(request.node, servers)
+    logged = {server.name: server.log_size() for server in servers}
     deployment = DEPLOYMENTS[final.deployment]
     if not deployment.takes_chunked(hops):
         pytest.skip(f"{deployment.name} answers a chunked body with 411 before reading it")
@@ -221,7 +230,7 @@ def test_a_chunked_body_over_the_limit_never_takes_more_disk_than_the_limit(requ
     # The Werkzeug server reads (and discards) the rest after the answer, so that the client hears the
     # 413: what must stay bounded is what is written.
     assert largest[0] <= LIMIT
-    assert_nothing_left(final, relay)
+    assert_nothing_left(servers, entry, logged)
 
 
 def test_a_relay_drops_a_next_hop_that_stops_taking_the_body(request, server_factory):
@@ -270,11 +279,11 @@ def read_answer(reader) -> tuple:
 
 @pytest.mark.skipif(not DEPLOYMENTS["waitress"].available(), reason="pip install waitress to test waitress")
 def test_waitress_takes_a_body_framed_both_ways_and_keeps_the_connection_open(request, server_factory):
-    server = server_factory.spawn("waitress", extra_args=SERVER_OPTIONS)
-    watch_logs(request.node, [server])
     body = payload(64 << 10)
     head = request_head("/upload/stream-chunked", OCTET, {"Transfer-Encoding": "chunked", "Content-Length": len(body)})
-    try:
+    with limited_chain(server_factory, ("waitress",)) as chain:
+        [server] = chain.servers
+        watch_logs(request.node, chain.servers)
         with socket.create_connection(("127.0.0.1", server.port), timeout=ANSWER_WITHIN) as sock:
             reader = sock.makefile("rb")
             sock.sendall(head + chunked(body))
@@ -284,5 +293,3 @@ def test_waitress_takes_a_body_framed_both_ways_and_keeps_the_connection_open(re
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # RFC 9112: it should be closed
             status, answer = read_answer(reader)
             assert status == 200 and answer["deployment"] == "waitress"
-    finally:
-        server_factory.stop(server)
