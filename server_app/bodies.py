@@ -97,12 +97,7 @@ def check_framing():
     """Refuse a body framed two ways (400) and a chunked body the server will not de-chunk (411)."""
     if not _is_chunked():
         return
-    declared = request.environ.get("CONTENT_LENGTH")
-    if declared and "HTTP_TRANSFER_ENCODING" in request.environ:
-        # request.stream is empty for a chunked body the server does not de-chunk: read the input as declared
-        # (behind nginx, which de-chunks a body for uWSGI and passes both headers on, that is the whole body)
-        if declared.isdigit():
-            _read_to_end(LimitedStream(request.environ["wsgi.input"], int(declared)))
+    if request.environ.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" in request.environ:
         abort(
             400,
             "the request has both Transfer-Encoding: chunked and Content-Length: its length is "
@@ -205,11 +200,26 @@ def init_app(app):
 
 def drain_unread_body(status: int):
     """Read and drop what is left of a declared body before an error answer (see DRAIN_MAX)."""
-    length = request.content_length
-    if status in NOT_DRAINED or (length or 0) > DRAIN_MAX:
+    if status in NOT_DRAINED:
         return
-    if length is not None or request.environ.get("wsgi.input_terminated"):  # a chunked body the server de-chunks
-        _read_to_end(request.stream)
+    stream, length = _unread_body()
+    if stream is not None and (length or 0) <= DRAIN_MAX:
+        _read_to_end(stream)
+
+
+def _unread_body():
+    """Return what is left of the body and its declared length (None: chunked); (None, None) when the app can
+    read nothing of it."""
+    environ = request.environ
+    if request.content_length is not None or environ.get("wsgi.input_terminated"):
+        return request.stream, request.content_length
+    declared = environ.get("CONTENT_LENGTH", "")
+    if declared.isdigit():
+        # chunked with a length beside it, which the server does not de-chunk, so request.stream is empty: the
+        # input as declared (behind nginx, which de-chunks a body for uWSGI and passes both headers on, that is
+        # the whole body)
+        return LimitedStream(environ["wsgi.input"], int(declared)), int(declared)
+    return None, None
 
 
 def _read_to_end(stream):

@@ -187,7 +187,7 @@ def streaming_form_data():
     except ParseFailedException as exc:
         abort(400, f"cannot parse the multipart Content-Type: {exc}")
     # RFC 2046: the body ends with the close delimiter "--boundary--" (and perhaps CRLF).
-    close_delimiter = b"--" + request.mimetype_params["boundary"].encode() + b"--"
+    close_delimiter = g.body_counter.delimiter + b"--"
     keep = len(close_delimiter) + 2
     tail = b""
     block_size = current_app.config["BLOCK_SIZE"]
