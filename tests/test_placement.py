@@ -1,0 +1,82 @@
+"""A duet's placement: both sides' processes really run on the CPUs, hash seed and layout it names."""
+
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+
+from fixtures.processes.client_process import ClientProcess
+from fixtures.processes.placement import (
+    CLIENT,
+    FREE_PLACEMENT,
+    SERVER,
+    STARTING_BYTES,
+    Placement,
+)
+from server_app.padding import PAD_VARIABLE, starting_bytes
+
+ADDR_NO_RANDOMIZE = 0x0040000  # linux/personality.h
+CPUS = sorted(os.sched_getaffinity(0))
+needs_two_cpus = pytest.mark.skipif(
+    len(CPUS) < 2, reason=f"placement keeps clients and servers on different CPUs; this process may use only {CPUS}"
+)
+
+
+def layout_is_fixed(pid: int) -> bool:
+    return bool(int(Path(f"/proc/{pid}/personality").read_text(), 16) & ADDR_NO_RANDOMIZE)
+
+
+def test_a_fixed_placement_keeps_clients_and_servers_apart_with_the_duet_seed_as_hash_seed():
+    placement = Placement.fixed(2**32 + 5, cpus=[3, 0, 1])
+    assert (placement.client_cpus, placement.server_cpus) == ((0,), (1, 3))
+    assert placement.hash_seed == 5  # PYTHONHASHSEED's range is 0 to 2**32 - 1
+    env = placement.env({"A": "1", PAD_VARIABLE: "stale"}, ["python", "-m", "x"])
+    assert env["A"] == "1" and env["PYTHONHASHSEED"] == "5"
+    assert starting_bytes(["python", "-m", "x"], env) == STARTING_BYTES
+    longer = placement.env({"A": "1" * 300}, ["python", "-m", "x", "--upload-dir", "/a/much/longer/path"])
+    assert starting_bytes(["python", "-m", "x", "--upload-dir", "/a/much/longer/path"], longer) == STARTING_BYTES
+    command = placement.command(["python", "-m", "x", 7], SERVER)
+    assert command[-4:] == ["python", "-m", "x", "7"]
+    assert command[command.index("--cpu-list") + 1] == "1,3"
+
+
+def test_one_cpu_places_nothing_and_says_why():
+    placement = Placement.fixed(1, cpus=[0])
+    assert placement.client_cpus == placement.server_cpus == ()
+    assert "taskset" not in placement.command(["true"], CLIENT)
+    assert any("only CPU [0]" in why for why in placement.unplaced)
+
+
+def test_a_bare_run_places_nothing():
+    assert FREE_PLACEMENT.command(["python", 1], CLIENT) == ["python", "1"]
+    assert FREE_PLACEMENT.env({"A": "1"}, ["python"]) == {"A": "1"}
+
+
+@needs_two_cpus
+def test_a_placed_server_and_client_run_where_the_placement_says(server_factory):
+    placement = Placement.fixed(11)
+    assert placement.fixed_layout, placement.unplaced  # setarch is util-linux's: on every Debian
+    server_factory.placement = placement
+    try:
+        server = server_factory.spawn("gunicorn")
+    finally:
+        server_factory.placement = FREE_PLACEMENT
+    client = ClientProcess(placement=placement)
+    try:
+        workers = server.processes()
+        assert len(workers) >= 3  # the arbiter and its two sync workers
+        # gunicorn's arbiter is what server_app exec'd, with other arguments: it kept the size
+        assert starting_bytes(workers[0].cmdline(), workers[0].environ()) == STARTING_BYTES
+        for process in workers:
+            assert process.cpu_affinity() == list(placement.server_cpus), process.cmdline()
+            assert process.environ()["PYTHONHASHSEED"] == "11"
+            assert layout_is_fixed(process.pid)
+        mine = psutil.Process(client.proc.pid)
+        assert mine.cpu_affinity() == list(placement.client_cpus)
+        assert mine.environ()["PYTHONHASHSEED"] == "11" and layout_is_fixed(mine.pid)
+        assert starting_bytes(mine.cmdline(), mine.environ()) == STARTING_BYTES
+        assert "client_process" in " ".join(mine.cmdline())  # taskset and setarch replaced themselves
+    finally:
+        client.close()
+        server_factory.stop(server)
