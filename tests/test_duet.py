@@ -182,6 +182,9 @@ def test_a_duet_against_head_pairs_every_round_checks_both_sides_and_removes_its
     [record] = cells.values()
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     assert run["upload_bench"]["duet"]["sides"]["B"]["commit"] == head
+    placement = run["upload_bench"]["duet"]["placement"]
+    assert placement["hash_seed"] == 7 and placement["fixed_layout"], placement  # the duet seed's
+    assert not set(placement["client_cpus"]) & set(placement["server_cpus"]), placement
     floor = run["upload_bench"]["duet"]["pairs_floor"]
     assert floor == pairs_floor(1) and record["pairs"] >= floor
     [bench] = [b for b in run["benchmarks"] if b["extra_info"].get("verdict")]
@@ -239,6 +242,7 @@ def test_a_wrong_md5_in_a_duet_still_fails_the_run(run_suite, tmp_path):
     [
         (("--upload-fail-on=slower",), "--upload-fail-on=slower judges a duet"),
         (("--upload-fail-on=faster",), "argument --upload-fail-on: invalid choice: 'faster'"),
+        (("--upload-duet-placement=pinned",), "argument --upload-duet-placement: invalid choice: 'pinned'"),
         (("--upload-against=no-such-ref-4711",), "'no-such-ref-4711' is neither a directory nor a git ref"),
         (("--upload-against-python=/nonexistent/python",), "is not a Python interpreter"),
         (("--upload-against=HEAD", "--upload-target=http://127.0.0.1:9"), "cannot be used with --upload-target"),

@@ -10,6 +10,7 @@ from fixtures.processes.client_process import ClientProcess
 from fixtures.processes.placement import (
     CLIENT,
     FREE_PLACEMENT,
+    MALLOC_SETTINGS,
     SERVER,
     STARTING_BYTES,
     Placement,
@@ -71,6 +72,7 @@ def test_a_placed_server_and_client_run_where_the_placement_says(server_factory)
         for process in workers:
             assert process.cpu_affinity() == list(placement.server_cpus), process.cmdline()
             assert process.environ()["PYTHONHASHSEED"] == "11"
+            assert process.environ().items() >= MALLOC_SETTINGS.items()
             assert layout_is_fixed(process.pid)
         mine = psutil.Process(client.proc.pid)
         assert mine.cpu_affinity() == list(placement.client_cpus)
