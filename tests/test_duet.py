@@ -60,6 +60,25 @@ def test_a_duet_cell_stops_before_its_floor_only_once_its_pairs_call_it_unchange
     assert rule.more(a[:6], 0.1)  # a bare cell never settles: it has no side B
 
 
+def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_up_to_three_shares():
+    level = duet.pass_level(236)
+    rule = RoundsRule(cell_time=1.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)
+    a = noisy(14, 5, spread=0.2)
+    slower = [t * 1.3 for t in a]
+    slower[3] = a[3] * 0.9  # one upload of A slowed by the machine: that pair points the other way
+    paired = paired_ratio(a, slower)
+    assert paired.low > 1 and paired.p > level  # a change in sight that the correction would not let through
+    assert rule.more(a, 1.5, against=slower) and rule.more(a, 2.9, against=slower)
+    assert not rule.more(a, 3.0, against=slower) and rule.why_stopped(a, 3.0, against=slower) == "pursued"
+    # every pair the same way: p reaches the level, and the share ends the cell
+    clean = [t * 1.3 * math.exp(random.Random(n).uniform(-0.02, 0.02)) for n, t in enumerate(a)]
+    assert not rule.more(a, 1.0, against=clean)
+    same = [t * math.exp(random.Random(n).uniform(-0.2, 0.2)) for n, t in enumerate(a)]
+    assert not rule.more(a, 1.0, against=same)  # no change in sight: identical code gets no extra share
+    bare = RoundsRule(cell_time=1.0, size=SIZE)
+    assert not bare.more(a, 1.0, against=slower)  # no level (no duet's correction): nothing pursued
+
+
 def test_a_paired_ratio_sees_a_change_that_the_drift_of_the_pairs_hides():
     a = [0.05 * f for f in (1.0, 1.6, 0.7, 1.3, 0.9, 2.0, 0.8, 1.1, 1.5, 0.6, 1.2, 1.8)]  # the machine drifts ±60%
     paired = paired_ratio(a, [t * 1.1 for t in a])
@@ -294,9 +313,9 @@ def test_the_pairs_of_a_saved_a_a_duet_carry_no_drift_from_one_pair_to_the_next(
         if pairs >= 10 and spread > 0:
             lags.append(sum(x * y for x, y in zip(centred, centred[1:], strict=False)) / spread)
     average = sum(lags) / len(lags)
-    assert len(lags) > 200
-    assert -0.2 < average < 0.0  # 14 independent pairs give about -0.1; drift would make it positive
-    assert round(average, 2) == -0.11  # the figure docs/duet.md gives
+    assert len(lags) > 150
+    assert -0.2 < average < 0.0  # n independent pairs give about -1/n; drift would make it positive
+    assert round(average, 2) == -0.07  # the figure docs/duet.md gives
 
 
 def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_agrees():
