@@ -60,23 +60,27 @@ def test_a_duet_cell_stops_before_its_floor_only_once_its_pairs_call_it_unchange
     assert rule.more(a[:6], 0.1)  # a bare cell never settles: it has no side B
 
 
-def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_up_to_three_shares():
+def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_three_shares_or_three_floors():
     level = duet.pass_level(236)
     rule = RoundsRule(cell_time=1.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)
-    a = noisy(14, 5, spread=0.2)
-    slower = [t * 1.3 for t in a]
-    slower[3] = a[3] * 0.9  # one upload of A slowed by the machine: that pair points the other way
-    paired = paired_ratio(a, slower)
+    floor = rule.minimum
+    a = noisy(3 * floor, 5, spread=0.2)
+    # one pair in seven points the other way, far: an upload of A slowed by the machine
+    slower = [t * (0.5 if n % 7 == 3 else 1.3) for n, t in enumerate(a)]
+    paired = paired_ratio(a[:floor], slower[:floor])
     assert paired.low > 1 and paired.p > level  # a change in sight that the correction would not let through
-    assert rule.more(a, 1.5, against=slower) and rule.more(a, 2.9, against=slower)
-    assert not rule.more(a, 3.0, against=slower) and rule.why_stopped(a, 3.0, against=slower) == "pursued"
+    assert rule.more(a[:floor], 2.9, against=slower[:floor])  # within three shares of time
+    assert rule.more(a[: 3 * floor - 1], 9.0, against=slower[: 3 * floor - 1])  # or three floors of pairs
+    assert rule.more(a[:floor], 3.0, against=slower[:floor])  # three shares spent, three floors not yet
+    assert not rule.more(a[: 3 * floor], 3.0, against=slower[: 3 * floor])  # both spent
+    assert rule.why_stopped(a[: floor + 2], 3.0, against=slower[: floor + 2]) == "pursued"
     # every pair the same way: p reaches the level, and the share ends the cell
     clean = [t * 1.3 * math.exp(random.Random(n).uniform(-0.02, 0.02)) for n, t in enumerate(a)]
-    assert not rule.more(a, 1.0, against=clean)
+    assert not rule.more(a[:floor], 1.0, against=clean[:floor])
     same = [t * math.exp(random.Random(n).uniform(-0.2, 0.2)) for n, t in enumerate(a)]
-    assert not rule.more(a, 1.0, against=same)  # no change in sight: identical code gets no extra share
-    bare = RoundsRule(cell_time=1.0, size=SIZE)
-    assert not bare.more(a, 1.0, against=slower)  # no level (no duet's correction): nothing pursued
+    assert not rule.more(a[:floor], 1.0, against=same[:floor])  # no change in sight: no extra pairs
+    bare = RoundsRule(cell_time=1.0, size=SIZE, pairs=floor)
+    assert not bare.more(a[:floor], 1.0, against=slower[:floor])  # no level (no correction): nothing pursued
 
 
 def test_a_paired_ratio_sees_a_change_that_the_drift_of_the_pairs_hides():
