@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .config import ENV_VAR, IDLE_TIMEOUT, WORKER_TIMEOUT, to_environment
-from .padding import PAD_VARIABLE, pad, starting_bytes
+from .padding import PAD_VARIABLE, pad, padded_size
 
 # Deployments whose server hands the app its connection's socket, and the WSGI environ key it is under
 # (receiving's stream-splice endpoint needs it; uWSGI and waitress do not hand it over).
@@ -198,10 +198,9 @@ def serve(name: str, options: ServeOptions, config: dict):
         run_simple(options.host, options.port, create_app(config), **WERKZEUG_OPTIONS)
         return
     argv = deployment.command(options)
-    padded = PAD_VARIABLE in os.environ  # by a duet: keep the size it chose (server_app.padding)
-    started_with = starting_bytes(sys.orig_argv, os.environ)
+    started_with = padded_size()  # before the environment grows: the size a duet chose (server_app.padding)
     os.environ[ENV_VAR] = to_environment(config)  # read by server_app.wsgi in the exec'd server
-    if padded:
+    if started_with is not None:
         os.environ[PAD_VARIABLE] = pad(os.environ, argv, started_with)[PAD_VARIABLE]
     sys.stdout.flush()
     # exec, so that the pid xprocess knows is the server's master process itself

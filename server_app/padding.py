@@ -7,6 +7,7 @@ and environment; resizing the padding keeps the size the launcher chose. No padd
 """
 
 import os
+import sys
 
 PAD_VARIABLE = "UPLOAD_BENCH_PAD"
 
@@ -16,6 +17,11 @@ def starting_bytes(args, env) -> int:
     return sum(len(os.fsencode(str(a))) + 1 for a in args) + sum(
         len(os.fsencode(k)) + len(os.fsencode(v)) + 2 for k, v in env.items()
     )
+
+
+def padded_size():
+    """Return the bytes this process started with when its launcher padded them, else None."""
+    return starting_bytes(sys.orig_argv, os.environ) if PAD_VARIABLE in os.environ else None
 
 
 def pad(env: dict, args, total: int) -> dict:
