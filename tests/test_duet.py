@@ -15,7 +15,7 @@ from fixtures.processes import sides
 from fixtures.processes.ownership import NAME_PREFIX
 from fixtures.run import duet
 from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
-from fixtures.run.rounds import RoundsRule
+from fixtures.run.rounds import SIGHT_P, RoundsRule
 from fixtures.run.stats import paired_ratio, smallest_wilcoxon_p
 from tests.conftest import ROOT, UPLOAD_CELLS, alive, interrupt_mid_upload, server_pids, upload_args
 from tests.data.slow_endpoint import make as make_slowed_checkout
@@ -81,6 +81,23 @@ def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_three_share
     assert not rule.more(a[:floor], 1.0, against=same[:floor])  # no change in sight: no extra pairs
     bare = RoundsRule(cell_time=1.0, size=SIZE, pairs=floor)
     assert not bare.more(a[:floor], 1.0, against=slower[:floor])  # no level (no correction): nothing pursued
+
+
+def test_a_duet_cell_whose_ranks_point_one_way_while_its_interval_reaches_1_is_pursued_too():
+    level = duet.pass_level(236)
+    rule = RoundsRule(cell_time=1.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)
+    floor = rule.minimum
+    a = noisy(floor + 2, 6, spread=0.2)
+    # one pair in four a little faster, the rest 1.3x slower: the median's interval reaches below 1
+    ratios = [0.95 if n % 4 == 1 else 1.3 for n in range(floor + 2)]
+    slower = [
+        t * r * math.exp(random.Random(n).uniform(-0.01, 0.01)) for n, (t, r) in enumerate(zip(a, ratios, strict=True))
+    ]
+    paired = paired_ratio(a, slower)
+    assert paired.low < 1 < paired.high and level < paired.p < SIGHT_P
+    assert rule.more(a, 2.9, against=slower) and rule.why_stopped(a, 2.9, against=slower) == "pursued"
+    fewer = [t * r for t, r in zip(a, [1.3] * 9 + [1 / 1.3] * 7, strict=True)]  # seven of sixteen as far the other way
+    assert paired_ratio(a, fewer).p > SIGHT_P and not rule.more(a, 1.0, against=fewer)
 
 
 def test_a_paired_ratio_sees_a_change_that_the_drift_of_the_pairs_hides():
