@@ -2,7 +2,9 @@
 
 import http.server
 import json
+import math
 import os
+import random
 import re
 import signal
 import socket
@@ -300,3 +302,9 @@ def wait_until_idle(*servers, timeout=30):
     while busy(*servers) and time.monotonic() < deadline:
         time.sleep(0.1)
     return busy(*servers)
+
+
+def noisy(n, seed, spread=0.1):
+    """Return n round times around 0.05 s that drift together by up to ±spread (the machine's moments)."""
+    rng = random.Random(seed)
+    return [0.05 * math.exp(rng.uniform(-spread, spread)) for _ in range(n)]

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from fixtures.data.integrity import verify_and_delete
-from fixtures.processes.servers import Chain
+from fixtures.processes.chains import Chain
 from fixtures.uploads.methods import METHODS
 from server_app.config import IDLE_TIMEOUT, WORKER_TIMEOUT
 from server_app.deployments import DEPLOYMENTS, RECORDED_OPTIONS, WERKZEUG_OPTIONS, command_settings

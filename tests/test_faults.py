@@ -17,13 +17,12 @@ import pytest
 import requests
 
 from fixtures.processes import fronts
-from fixtures.processes.servers import Chains, watch_logs
+from fixtures.processes.chains import Chains
+from fixtures.processes.servers import watch_logs
 from server_app.deployments import DEPLOYMENTS
 from server_app.receiving import ENDPOINTS, MULTIPART_ENDPOINTS
 from tests.conftest import ROOT, wait_until_empty, wait_until_idle
 from tests.faults import (
-    CLOSE,
-    CLOSED,
     FAULTS,
     FAULTS_END,
     FAULTS_START,
@@ -31,18 +30,13 @@ from tests.faults import (
     FRONT_FAULTS_START,
     IDLE,
     LIMIT,
-    OCTET,
-    STALL,
     answered_by_server,
     applies,
-    chunked,
-    exchange,
     faults_table,
     front_faults_table,
     names_the_problem,
-    payload,
-    request_head,
 )
+from tests.raw_http import CLOSE, CLOSED, OCTET, STALL, chunked, exchange, payload, request_head
 
 
 def needs_front(name):

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from fixtures.processes import fronts
-from fixtures.processes.servers import Chains
+from fixtures.processes.chains import Chains
 from tests.conftest import UPLOAD_CELLS, alive, server_pids, upload_args, wait_until_empty
 
 needs_nginx = pytest.mark.skipif(fronts.nginx_binary() is None, reason=fronts.MISSING)

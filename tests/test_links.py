@@ -12,8 +12,8 @@ import threading
 import pytest
 
 from fixtures.processes import links
+from fixtures.processes.chains import Chain
 from fixtures.processes.ownership import NAME_PREFIX
-from fixtures.processes.servers import Chain
 from fixtures.report.document import write_report
 from fixtures.run.estimate import Calibration, Plan
 from fixtures.run.matrix import cells

@@ -5,8 +5,8 @@ import requests
 
 from fixtures.data.integrity import leftovers
 from fixtures.data.sizes import MiB
+from fixtures.processes.chains import Chain
 from fixtures.processes.measure import ServerMeter
-from fixtures.processes.servers import Chain
 from fixtures.uploads.clients import send_data
 
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from fixtures.data.datafiles import DataFile
-from fixtures.processes.servers import Chain
+from fixtures.processes.chains import Chain
 from fixtures.run.profiles import ProfileMissing, profile_name, profile_upload, write_profiles
 from fixtures.uploads.methods import METHODS
 from server_app import create_app

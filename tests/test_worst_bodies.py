@@ -12,7 +12,7 @@ from fixtures.uploads.bodies import CONTENT_TYPE, SHAPES, build
 from server_app.deployments import DEPLOYMENTS
 from server_app.receiving import MULTIPART_ENDPOINTS
 from tests.conftest import ROOT, wait_until_empty, wait_until_idle
-from tests.faults import payload
+from tests.raw_http import payload
 from tests.worst_bodies import EXPECTED, FILE_SIZE, TABLE_END, TABLE_START, table
 
 ANSWER_WITHIN = 60  # a hang guard, not a measurement

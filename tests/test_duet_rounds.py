@@ -1,0 +1,65 @@
+"""How many pairs a duet cell runs: stopped early once unchanged, pursued while a change is in sight."""
+
+import math
+import random
+
+from fixtures.run import duet
+from fixtures.run.rounds import SIGHT_P, RoundsRule
+from fixtures.run.stats import paired_ratio
+from tests.conftest import noisy
+
+SIZE = 8 << 20
+
+
+def test_a_duet_cell_stops_before_its_floor_only_once_its_pairs_call_it_unchanged():
+    rule = RoundsRule(cell_time=60, size=SIZE, pairs=14)
+    a = noisy(14, 3, spread=0.5)  # the machine drifts, each pair's ratio stays within 1%
+    same = [t * math.exp(random.Random(n).uniform(-0.01, 0.01)) for n, t in enumerate(a)]
+    assert rule.more(a[:5], 0.1, against=same[:5])  # under 6 pairs no interval of the median reaches 95%
+    assert not rule.more(a[:6], 0.1, against=same[:6])
+    assert rule.why_stopped(a[:6], 0.1, against=same[:6]) == "settled"
+    slower = [t * 1.2 for t in a]  # a change: it must reach the floor, where the test can pass the correction
+    assert all(rule.more(a[:n], 0.1, against=slower[:n]) for n in range(1, 14))
+    assert not rule.more(a, 0.1, against=slower) and rule.why_stopped(a, 0.1, against=slower) == "converged"
+    assert rule.more(a[:13], 0.1, against=noisy(13, 4, spread=0.5))  # noisy pairs: not settled either
+    assert rule.more(a[:6], 0.1)  # a bare cell never settles: it has no side B
+
+
+def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_three_shares_or_three_floors():
+    level = duet.pass_level(236)
+    rule = RoundsRule(cell_time=1.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)
+    floor = rule.minimum
+    a = noisy(3 * floor, 5, spread=0.2)
+    # one pair in seven points the other way, far: an upload of A slowed by the machine
+    slower = [t * (0.5 if n % 7 == 3 else 1.3) for n, t in enumerate(a)]
+    paired = paired_ratio(a[:floor], slower[:floor])
+    assert paired.low > 1 and paired.p > level  # a change in sight that the correction would not let through
+    assert rule.more(a[:floor], 2.9, against=slower[:floor])  # within three shares of time
+    assert rule.more(a[: 3 * floor - 1], 9.0, against=slower[: 3 * floor - 1])  # or three floors of pairs
+    assert rule.more(a[:floor], 3.0, against=slower[:floor])  # three shares spent, three floors not yet
+    assert not rule.more(a[: 3 * floor], 3.0, against=slower[: 3 * floor])  # both spent
+    assert rule.why_stopped(a[: floor + 2], 3.0, against=slower[: floor + 2]) == "pursued"
+    # every pair the same way: p reaches the level, and the share ends the cell
+    clean = [t * 1.3 * math.exp(random.Random(n).uniform(-0.02, 0.02)) for n, t in enumerate(a)]
+    assert not rule.more(a[:floor], 1.0, against=clean[:floor])
+    same = [t * math.exp(random.Random(n).uniform(-0.2, 0.2)) for n, t in enumerate(a)]
+    assert not rule.more(a[:floor], 1.0, against=same[:floor])  # no change in sight: no extra pairs
+    bare = RoundsRule(cell_time=1.0, size=SIZE, pairs=floor)
+    assert not bare.more(a[:floor], 1.0, against=slower[:floor])  # no level (no correction): nothing pursued
+
+
+def test_a_duet_cell_whose_ranks_point_one_way_while_its_interval_reaches_1_is_pursued_too():
+    level = duet.pass_level(236)
+    rule = RoundsRule(cell_time=1.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)
+    floor = rule.minimum
+    a = noisy(floor + 2, 6, spread=0.2)
+    # one pair in four a little faster, the rest 1.3x slower: the median's interval reaches below 1
+    ratios = [0.95 if n % 4 == 1 else 1.3 for n in range(floor + 2)]
+    slower = [
+        t * r * math.exp(random.Random(n).uniform(-0.01, 0.01)) for n, (t, r) in enumerate(zip(a, ratios, strict=True))
+    ]
+    paired = paired_ratio(a, slower)
+    assert paired.low < 1 < paired.high and level < paired.p < SIGHT_P
+    assert rule.more(a, 2.9, against=slower) and rule.why_stopped(a, 2.9, against=slower) == "pursued"
+    fewer = [t * r for t, r in zip(a, [1.3] * 9 + [1 / 1.3] * 7, strict=True)]  # seven of sixteen as far the other way
+    assert paired_ratio(a, fewer).p > SIGHT_P and not rule.more(a, 1.0, against=fewer)
