@@ -3,17 +3,20 @@
 import pytest
 
 from fixtures.data import skips
-from fixtures.option_values import Rounds
+from fixtures.data.datafiles import DataFile
+from fixtures.option_values import Rounds, bodies_list
 from fixtures.options import UploadOptions
 from fixtures.processes.client_process import ClientProcess
 from fixtures.run.limits import BEATEN, WITHIN_NOISE
 from fixtures.run.matrix import MARGIN, Cell, RateBook, cells, chains_for
 from fixtures.run.summary import fraction_text, interval_text
+from fixtures.uploads.bodies import PLAIN, SHAPES
 from fixtures.uploads.clients import UploadFailed
 from fixtures.uploads.methods import METHODS
 from tests.conftest import one_cell_options
 
 MiB = 1 << 20
+INFO = (DataFile(None, MiB, "0" * 32), None)  # a data file and no client memory cap, for Cell.extra_info
 
 
 def options(**changes):
@@ -77,12 +80,25 @@ def test_a_dimension_multiplies_the_cells_and_marks_their_ids_leaving_the_first_
     [
         ("--upload-concurrency=1,0", "'0' is invalid: expected a whole number from 1 to 64"),
         ("--upload-slow-clients=0,65", "'65' is invalid: expected a whole number from 0 to 64"),
+        ("--upload-bodies=plain,nested", "unknown body 'nested'; choose from plain, worst, junk-around, tiny-parts"),
     ],
 )
 def test_a_bad_number_of_a_dimension_is_a_usage_error_naming_it(run_suite, option, expected):
     result = run_suite(option, "--co")
     assert result.returncode == 4
     assert expected in result.stderr
+
+
+def test_worst_case_bodies_go_to_each_multipart_endpoint_reached_through_one_server_alone():
+    matrix = cells(options(sizes=[MiB], bodies=bodies_list("plain,cr-storm")))
+    worst = [c for c in matrix if c.method.body != PLAIN]
+    assert [c.id for c in worst] == [f"request.files-cr-storm-{d}-1hop-1MB" for d in ("werkzeug", "gunicorn", "uwsgi")]
+    assert len(matrix) - len(worst) == len(cells(options(sizes=[MiB])))  # the plain cells as they were
+    assert {c.method.endpoint for c in worst} == {"files"} and worst[0].extra_info(*INFO)["body"] == "cr-storm"
+    only = cells(options(sizes=[MiB], methods=["streaming-form-data-multipartencoder"], bodies=bodies_list("worst")))
+    assert [c.method.id for c in only[: len(SHAPES)]] == [f"streaming-form-data-{shape}" for shape in SHAPES]
+    assert not cells(options(methods=["request.stream-chunked"], bodies=bodies_list("worst")))  # no multipart endpoint
+    assert bodies_list("cr-storm,plain,worst") == ("plain", *SHAPES)
 
 
 def test_the_rate_book_skips_a_size_its_smaller_rate_cannot_fit():
