@@ -5,7 +5,7 @@ deployment to."""
 from fixtures.uploads.bodies import ANSWERS, SHAPES, WHAT
 from server_app.receiving import MULTIPART_ENDPOINTS
 
-FILE_SIZE = 1 << 20
+FILE_SIZE = 4 << 20  # above 1 MiB, where the junk around a body reaches its cap (bodies.JUNK_MOST)
 TABLE_START = "<!-- worst-bodies:start -->"
 TABLE_END = "<!-- worst-bodies:end -->"
 
