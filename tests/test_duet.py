@@ -285,8 +285,8 @@ def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_a
     assert {c.name: c.verdict for c in cells} == recorded
     slower = {c.name for c in duet.flagged(cells, SLOWER)}
     endpoint = {c.name for c in cells if c.name.startswith("request.stream-chunked-")}  # and -generator: one endpoint
-    # docs/duet.md says which, and why: all 18 of the endpoint's cells at 8MB, 17 of 18 at 256KB, and three
-    # cells of the seed's writelines, which the clone's other edits move (B/A 0.951, 0.894 and 1.105)
+    # docs/duet.md says which: all 18 of the endpoint's cells at 8MB, 17 of 18 at 256KB, and three cells of the
+    # seed's writelines (B/A 0.951, 0.894 and 1.105), which the clone's edits alone do not move
     assert {c for c in slower & endpoint if c.endswith("-8MB")} == {c for c in endpoint if c.endswith("-8MB")}
     assert len(slower & endpoint) == 35
     others = {c.name for c in duet.flagged(cells, SLOWER) + duet.flagged(cells, FASTER)} - endpoint
