@@ -6,8 +6,9 @@ import sys
 import pytest
 
 from fixtures.report.compare import write_comparison
+from fixtures.versions.bodies import table_rows
 from fixtures.versions.environments import VersionsError
-from fixtures.versions.runs import find_cell
+from fixtures.versions.runs import cell_options, find_cell
 from tests.conftest import ROOT
 
 CELL = "request.stream-writelines-werkzeug-1hop-16MB"
@@ -23,6 +24,30 @@ def test_a_cell_id_names_its_method_chain_and_size():
     cell = find_cell("request.files-werkzeug-to-gunicorn-2hops-256MB")
     assert (cell.method.id, cell.deployments, cell.size) == ("request.files", ("werkzeug", "gunicorn"), 256 << 20)
     assert find_cell(CELL).id == CELL
+    worst = find_cell("streaming-form-data-leading-cr-gunicorn-1hop-4MB")  # run with its endpoint's method and shape
+    assert worst.method.body == "leading-cr" and "--upload-bodies=leading-cr" in cell_options(worst)
+    assert "--upload-methods=streaming-form-data-multipartencoder" in cell_options(worst)
+
+
+def test_a_releases_bodies_table_shows_cpu_per_mb_beside_plain_and_a_cell_over_its_budget():
+    def bench(size, body, cpu, median):
+        info = {"bytes": size << 20, "size": f"{size}MB", "body": body, "server_cpu_s": cpu}
+        return {"extra_info": info, "stats": {"median": median}}
+
+    run = {
+        "benchmarks": [
+            bench(4, "plain", 0.01, 0.02),
+            bench(4, "leading-cr", 0.12, 0.1),
+            bench(16, "plain", 0.03, 0.07),
+        ],
+        "upload_bench": {
+            "over_budget": [{"bytes": 16 << 20, "size": "16MB", "body": "leading-cr", "rate_MBps": 3.875}]
+        },
+    }
+    assert table_rows("2.3.7", run, "leading-cr") == [
+        ["2.3.7", "4MB", "0.0025", "0.0300", "12.00×", "40.0"],
+        ["2.3.7", "16MB", "0.0019", "–", "–", "over budget (3.88)"],
+    ]
 
 
 @pytest.mark.parametrize(
@@ -48,6 +73,8 @@ def test_an_unknown_cell_is_an_error_naming_it(cell_id, words):
         (["lines", "werkzeug", "2.2", "3.x"], "'3.x' is not a release line: expected MAJOR.MINOR"),
         (["lines", "werkzeug", "2.2"], "1 release line given: a comparison needs two or more"),
         (["lines", "werkzeug", "2.2", "3.1", "--size", "16XB"], "--size: invalid upload size '16XB'"),
+        (["bodies", "werkzeug", "3.1", "--shape", "nested"], "--shape 'nested': expected one of junk-around"),
+        (["bodies", "werkzeug", "3.1", "--method", "request.stream-chunked"], "expected a multipart method"),
     ],
 )
 def test_bad_arguments_are_one_line_errors_before_anything_is_installed(args, words):
