@@ -1,12 +1,15 @@
 """The matrix (chains, cells, the rate book), the terminal table, and the client process's memory cap."""
 
+import argparse
+
 import pytest
 
 from fixtures.data import skips
 from fixtures.data.datafiles import DataFile
-from fixtures.option_values import Rounds, bodies_list
+from fixtures.option_values import Rounds, bodies_list, containers_list
 from fixtures.options import UploadOptions
 from fixtures.processes.client_process import ClientProcess
+from fixtures.processes.containers import MODES
 from fixtures.run.limits import BEATEN, WITHIN_NOISE
 from fixtures.run.matrix import MARGIN, Cell, RateBook, cells, chains_for
 from fixtures.run.summary import fraction_text, interval_text
@@ -64,14 +67,47 @@ def test_cells_run_smallest_size_first_and_read_like_rows_of_the_seed_table():
     [
         pytest.param({"concurrency": (1, 4)}, "-x4", id="uploads-at-once"),
         pytest.param({"slow_clients": (0, 8)}, "-slow8", id="slow-senders"),
+        pytest.param({"containers": ("none", "podman-host-overlay")}, "-in-podman-host-overlay", id="containers"),
     ],
 )
 def test_a_dimension_multiplies_the_cells_and_marks_their_ids_leaving_the_first_as_it_was(upload_options, changes, tag):
     options = one_cell_options(upload_options, **changes)
-    assert [c.id for c in cells(options)] == [
-        "request.stream-chunked-werkzeug-1hop-1MB",
-        f"request.stream-chunked-werkzeug-1hop{tag}-1MB",
-    ]
+    ids = [c.id for c in cells(options)]
+    assert ids[0] == "request.stream-chunked-werkzeug-1hop-1MB" and len(ids) == 2
+    assert tag in ids[1] and ids[1].replace(tag, "") == ids[0]
+
+
+def test_a_container_holds_the_final_hop_of_chains_without_a_front_or_link_and_says_how_it_runs():
+    matrix = cells(options(sizes=[MiB], containers=containers_list("none,podman"), fronts=("none", "nginx")))
+    contained = [c for c in matrix if c.container != "none"]
+    assert {c.container for c in contained} == set(MODES) and {c.front for c in contained} == {"none"}
+    by_id = {c.id: c for c in contained}
+    cell = by_id["request.files-werkzeug-to-gunicorn-in-podman-bridge-volume-2hops-1MB"]
+    assert cell.deployment == "werkzeug>gunicorn@podman-bridge-volume"
+    assert "request.files-uwsgi-in-podman-host-overlay-1hop-1MB" in by_id
+    bare = [c for c in matrix if c.container == "none"]
+    assert len(contained) == len(MODES) * len([c for c in bare if c.front == "none"])
+    described = {"engine": "podman", "network": "host", "storage": "overlay"}
+    assert cell.extra_info(*INFO, container=described)["container"] == described
+    assert bare[0].extra_info(*INFO)["container"] is None
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        pytest.param("podman", tuple(MODES), id="podman-is-its-four-modes"),
+        pytest.param("podman-host-volume,none", ("none", "podman-host-volume"), id="in-their-order"),
+        pytest.param("docker", "'docker'", id="unknown"),
+        pytest.param("podman-bridge", "'podman-bridge'", id="half-a-mode"),
+    ],
+)
+def test_the_containers_option_names_modes_or_the_bad_value_and_what_is_allowed(value, expected):
+    if isinstance(expected, tuple):
+        assert containers_list(value) == expected
+        return
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        containers_list(value)
+    assert expected in str(caught.value) and "podman-bridge-overlay" in str(caught.value)
 
 
 @pytest.mark.slow
