@@ -12,6 +12,7 @@ import requests
 from fixtures.options import _containers
 from fixtures.processes import containers
 from fixtures.processes.ownership import NAME_PREFIX
+from fixtures.processes.placement import Placement
 from tests.conftest import UPLOAD_CELLS, interrupt_mid_upload, upload_args, wait_for
 
 needs_podman = pytest.mark.skipif(containers.missing() is not None, reason=str(containers.missing()))
@@ -65,6 +66,24 @@ def test_a_bridge_network_takes_a_subnet_of_the_benchmark_range_and_publishes_on
         ports = podman("port", server.container).split()
         assert ports == [f"{server.port}/tcp", "->", f"127.0.0.1:{server.port}"]
         assert requests.get(f"{server.url}/health", timeout=5).ok
+    finally:
+        server_factory.stop(server)
+
+
+@needs_podman
+def test_a_duets_placement_reaches_the_server_inside_its_container(server_factory):
+    placement = Placement.fixed(seed=7)
+    assert placement.fixed_layout and placement.server_cpus, placement.unplaced
+    before, server_factory.placement = server_factory.placement, placement
+    try:
+        server = server_factory.spawn("werkzeug", container="podman-host-volume")
+    finally:
+        server_factory.placement = before
+    try:
+        python = next(p for p in server.processes() if "server_app" in " ".join(p.cmdline()))
+        assert Path(f"/proc/{python.pid}/personality").read_text().strip() == "00040000"  # ADDR_NO_RANDOMIZE
+        assert python.cpu_affinity() == list(placement.server_cpus)
+        assert python.environ()["PYTHONHASHSEED"] == "7"
     finally:
         server_factory.stop(server)
 
