@@ -1,6 +1,7 @@
 """Deployments in podman containers: each mode's network and storage, md5 through them, and nothing left behind."""
 
 import hashlib
+import json
 import signal
 import subprocess
 import sys
@@ -9,11 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from fixtures.options import _containers
+from fixtures.option_checks import against_of, containers_chosen
 from fixtures.processes import containers
 from fixtures.processes.ownership import NAME_PREFIX
 from fixtures.processes.placement import Placement
-from tests.conftest import UPLOAD_CELLS, interrupt_mid_upload, upload_args, wait_for
+from tests.conftest import STARTED, UPLOAD_CELLS, interrupt_mid_upload, upload_args, wait_for
 
 needs_podman = pytest.mark.skipif(containers.missing() is not None, reason=str(containers.missing()))
 BODY = bytes(range(256)) * 8192  # 2 MiB
@@ -148,6 +149,28 @@ def test_a_run_of_every_mode_checks_every_upload_and_records_how_its_container_r
 
 @needs_podman
 @pytest.mark.slow
+def test_a_duet_against_a_container_pairs_the_bare_final_hop_with_the_same_one_in_a_container(run_suite, tmp_path):
+    result = run_suite(
+        *UPLOAD_CELLS,
+        "-s",
+        *upload_args(sizes="256KB", deployments="werkzeug", hops="1,2", methods="request.files", rounds=2),
+        "--upload-against-container=podman-host-volume",
+        f"--benchmark-json={tmp_path / 'run.json'}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    started = [name for name, _ in STARTED.findall(result.stdout)]
+    assert [n for n in started if "podman" in n] == [n for n in started if "-B-" in n and "werkzeug-podman" in n]
+    assert len([n for n in started if "podman" in n]) == 2  # B's final hop of each chain; A's, B's relays bare
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["upload_bench"]["duet"]["sides"]["B"]["container"]["network"] == "host"
+    for bench in run["benchmarks"]:
+        assert bench["extra_info"]["against"]["container"]["storage"] == "volume"
+        assert bench["extra_info"]["container"] is None and bench["extra_info"]["pairs"] == 2
+    assert ours() == []
+
+
+@needs_podman
+@pytest.mark.slow
 def test_ctrl_c_mid_upload_in_a_container_leaves_no_container_or_network(tmp_path, upload_options):
     output, pid = interrupt_mid_upload(
         tmp_path,
@@ -169,5 +192,13 @@ def test_without_podman_the_container_cells_are_skipped_with_how_to_get_them(mon
 
 def test_containers_with_only_a_front_or_a_shaped_link_is_an_error_naming_what_to_add():
     with pytest.raises(ValueError, match="add none to --upload-fronts and loopback to --upload-link"):
-        _containers(("none", "podman-host-volume"), ["nginx"], ("loopback",))
-    assert _containers(("podman-host-volume",), ["none", "nginx"], ("loopback", "1gbit")) == ("podman-host-volume",)
+        containers_chosen(("none", "podman-host-volume"), ["nginx"], ("loopback",))
+    assert containers_chosen(("podman-host-volume",), ["none", "nginx"], ("loopback", "1gbit")) == (
+        "podman-host-volume",
+    )
+
+
+def test_a_duet_against_a_container_leaves_the_matrix_bare():
+    with pytest.raises(ValueError, match="leave out --upload-containers=none,podman-host-volume"):
+        against_of(None, None, None, "none", "podman-bridge-volume", ("none", "podman-host-volume"))
+    assert against_of(None, None, None, "slower", "podman-bridge-volume") == (None, None)  # a gate on the container
