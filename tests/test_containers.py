@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,8 +14,11 @@ import requests
 
 from fixtures.option_checks import against_of, containers_chosen
 from fixtures.processes import containers
-from fixtures.processes.ownership import NAME_PREFIX
+from fixtures.processes.ownership import NAME_PREFIX, owner_pid
 from fixtures.processes.placement import Placement
+from fixtures.report.containers import containers_section
+from fixtures.report.formatting import DASH
+from fixtures.report.model import benchmarks_of
 from tests.conftest import STARTED, UPLOAD_CELLS, interrupt_mid_upload, upload_args, wait_for
 
 needs_podman = pytest.mark.skipif(containers.missing() is not None, reason=str(containers.missing()))
@@ -29,6 +34,11 @@ def post_body(url) -> dict:
 
 def podman(*args) -> str:
     return subprocess.run(["podman", *args], capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def left_by_other_sessions() -> list:
+    """Return the containers and networks of sessions other than this one (which keeps its network to its end)."""
+    return [name for name in ours() if owner_pid(name) != os.getpid()]
 
 
 def ours(pid=None) -> list:
@@ -144,7 +154,16 @@ def test_a_run_of_every_mode_checks_every_upload_and_records_how_its_container_r
         assert bench["extra_info"]["limit_rounds"]  # its limit: a transfer into a receiver in the same container
     summary = run["upload_bench"]
     assert summary["md5_checked"] == 2 * len(run["benchmarks"]) and summary["md5_mismatches"] == 0  # warm-up + 1
-    assert ours() == []
+    assert left_by_other_sessions() == []
+    report = containers_section(benchmarks_of([run]))
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in report.splitlines() if "256KB" in line]
+    assert sorted((row[2], row[3]) for row in rows) == sorted(
+        (d, m.removeprefix("podman-")) for d in ("werkzeug", "uwsgi-seed") for m in containers.MODES
+    )
+    for row in rows:  # the bare upload's MB/s beside, the ratios of times and of limits with their intervals
+        assert float(row[4]) > 0 and float(row[5]) > 0
+        assert all(re.fullmatch(r"\d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\)", cell) for cell in row[6:8]), row
+        assert re.fullmatch(r"\d+%", row[8]) and row[9] == DASH, row  # its own limit; no baseline rows in this run
 
 
 @needs_podman
@@ -166,16 +185,19 @@ def test_a_duet_against_a_container_pairs_the_bare_final_hop_with_the_same_one_i
     for bench in run["benchmarks"]:
         assert bench["extra_info"]["against"]["container"]["storage"] == "volume"
         assert bench["extra_info"]["container"] is None and bench["extra_info"]["pairs"] == 2
-    assert ours() == []
+    assert left_by_other_sessions() == []
 
 
 @needs_podman
 @pytest.mark.slow
-def test_ctrl_c_mid_upload_in_a_container_leaves_no_container_or_network(tmp_path, upload_options):
+@pytest.mark.parametrize(
+    "signum", [pytest.param(signal.SIGINT, id="ctrl-c"), pytest.param(signal.SIGTERM, id="sigterm")]
+)
+def test_a_signal_mid_upload_in_a_container_leaves_no_container_or_network(tmp_path, upload_options, signum):
     output, pid = interrupt_mid_upload(
         tmp_path,
         upload_options,
-        signal.SIGINT,
+        signum,
         extra=["--upload-containers=podman-bridge-volume"],
         at_signal=lambda proc: wait_for(lambda: ours(proc.pid) and proc.pid, "the run's container"),
     )

@@ -12,7 +12,7 @@ from fixtures.report.compare import (
     compared_sources,
 )
 from fixtures.report.document import write_report
-from fixtures.report.duet import FOREST_ROWS, duet_forest_figure, forest_note, forest_rows, ratio_ticks
+from fixtures.report.duet import FOREST_ROWS, duet_forest_figure, forest_note, forest_rows, ratio_ticks, side_text
 from fixtures.report.output import MAX_PNG_BYTES as REPORT_MAX_PNG_BYTES
 from fixtures.run.duet import UNCHANGED as DUET_UNCHANGED
 from tests.reporting.conftest import (
@@ -305,3 +305,12 @@ def test_compare_of_one_duet_run_by_fraction_is_refused_with_why(tmp_path):
     result = report_command("--compare", path, "--compare-by", "fraction", "--output-dir", tmp_path / "out")
     assert_one_line_error(result, path, "the sides of a duet are compared by time, not by fraction")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_side_whose_final_hop_ran_in_a_container_says_so():
+    side = {"ref": None, "commit": "0" * 40, "python_version": "3.11.7"}
+    assert "container" not in side_text(side)
+    container = {"engine": "podman", "network": "bridge", "storage": "overlay"}
+    assert side_text({**side, "container": container}).endswith(
+        "its final hop in a podman container (bridge network, overlay storage)"
+    )
