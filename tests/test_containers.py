@@ -56,6 +56,8 @@ def test_a_server_in_each_mode_stores_the_upload_where_its_storage_says_and_goes
     server = server_factory.spawn("werkzeug", container=mode)
     name, host_dir = server.container, server_factory.base_dir / server.name / "uploads"
     assert podman("inspect", "--format", "{{.State.Running}}", name).strip() == "true"
+    workdir = podman("inspect", "--format", "{{.Config.WorkingDir}}", name).strip()
+    assert workdir == str(host_dir.parent)  # as a bare server's: no checkout there for python -m to import first
     network = podman("inspect", "--format", "{{.HostConfig.NetworkMode}}", name).strip()
     assert (network == "host") == (containers.MODES[mode].network == containers.HOST), network
     answer = post_body(server.url)
