@@ -86,7 +86,8 @@ def test_a_bridge_network_takes_a_subnet_of_the_benchmark_range_and_publishes_on
 @needs_podman
 def test_a_duets_placement_reaches_the_server_inside_its_container(server_factory):
     placement = Placement.fixed(seed=7)
-    assert placement.fixed_layout and placement.server_cpus, placement.unplaced
+    if placement.unplaced:
+        pytest.skip(f"a duet's placement cannot be made here: {'; '.join(placement.unplaced)}")
     before, server_factory.placement = server_factory.placement, placement
     try:
         server = server_factory.spawn("werkzeug", container="podman-host-volume")
