@@ -154,3 +154,9 @@ def test_free_port_can_be_listened_on_and_reached():
     with socket.create_server(("127.0.0.1", port)) as server, socket.create_connection(("127.0.0.1", port)):
         conn, _ = server.accept()
         conn.close()
+
+
+def test_free_port_never_hands_out_a_port_twice():
+    # the kernel's random pick repeats within a few hundred probes (a birthday draw from about 28,000 ports)
+    ports = [free_port() for _ in range(400)]
+    assert len(set(ports)) == len(ports)
