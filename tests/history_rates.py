@@ -1,0 +1,36 @@
+"""Print how often step detection finds a step of each size at its run, and calls one in a flat series, with the
+noise of two pairs of runs of one commit (tests/data): python -m tests.history_rates [SEEDS]."""
+
+import sys
+
+from fixtures.history.steps import find_steps, robust_sd
+from tests.history_runs import SERIES, measured_noise, synthetic
+
+NOISES = {
+    "default runs (aa-1, aa-2)": ("aa-1.json", "aa-2.json"),
+    "--upload-cell-time=3 (power-1, power-2)": ("power-1.json", "power-2.json"),
+}
+STEPS = (1.1, 1.2, 1.3, 1.5, 2.0)
+
+
+def main(seeds: int = 1000):
+    print(f"series of {SERIES} runs, the step after the {SERIES // 2}th; {seeds} seeded series per row\n")
+    print("| noise between runs | sd | flat: no step | " + " | ".join(f"{s}x found at its run" for s in STEPS) + " |")
+    print("|---" * (3 + len(STEPS)) + "|")
+    for label, files in NOISES.items():
+        noise = measured_noise(*files)
+        floor = robust_sd(noise)
+        flat = sum(not find_steps(synthetic(noise, seed), floor=floor) for seed in range(seeds))
+        found = [
+            sum(
+                [s.index for s in find_steps(synthetic(noise, seed, step), floor=floor)] == [SERIES // 2]
+                for seed in range(seeds)
+            )
+            for step in STEPS
+        ]
+        cells = " | ".join(f"{n / seeds:.1%}" for n in found)
+        print(f"| {label} | {floor:.3f} | {flat / seeds:.1%} | {cells} |")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
