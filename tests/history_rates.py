@@ -3,7 +3,7 @@ noise of two pairs of runs of one commit (tests/data): python -m tests.history_r
 
 import sys
 
-from fixtures.history.steps import find_steps, robust_sd
+from fixtures.history.steps import PENALTY, find_steps, robust_sd
 from tests.history_runs import SERIES, measured_noise, synthetic
 
 NOISES = {
@@ -11,25 +11,31 @@ NOISES = {
     "--upload-cell-time=3 (power-1, power-2)": ("power-1.json", "power-2.json"),
 }
 STEPS = (1.1, 1.2, 1.3, 1.5, 2.0)
+BIC = 2.0  # the penalty per step of the Bayesian information criterion, in ln(n)
+
+
+def indices(noise, seed: int, step: float, floor: float, penalty: float) -> list:
+    """Where steps are found in one synthetic series."""
+    return [s.index for s in find_steps(synthetic(noise, seed, step), floor=floor, penalty=penalty)]
 
 
 def main(seeds: int = 1000):
     print(f"series of {SERIES} runs, the step after the {SERIES // 2}th; {seeds} seeded series per row\n")
-    print("| noise between runs | sd | flat: no step | " + " | ".join(f"{s}x found at its run" for s in STEPS) + " |")
-    print("|---" * (3 + len(STEPS)) + "|")
+    print(
+        "| noise between runs | sd | penalty | flat: no step | " + " | ".join(f"{s}x at its run" for s in STEPS) + " |"
+    )
+    print("|---" * (4 + len(STEPS)) + "|")
     for label, files in NOISES.items():
         noise = measured_noise(*files)
         floor = robust_sd(noise)
-        flat = sum(not find_steps(synthetic(noise, seed), floor=floor) for seed in range(seeds))
-        found = [
-            sum(
-                [s.index for s in find_steps(synthetic(noise, seed, step), floor=floor)] == [SERIES // 2]
-                for seed in range(seeds)
-            )
-            for step in STEPS
-        ]
-        cells = " | ".join(f"{n / seeds:.1%}" for n in found)
-        print(f"| {label} | {floor:.3f} | {flat / seeds:.1%} | {cells} |")
+        for penalty in (BIC, PENALTY):
+            flat = sum(not indices(noise, seed, 1.0, floor, penalty) for seed in range(seeds))
+            found = [
+                sum(indices(noise, seed, step, floor, penalty) == [SERIES // 2] for seed in range(seeds))
+                for step in STEPS
+            ]
+            cells = " | ".join(f"{n / seeds:.1%}" for n in found)
+            print(f"| {label} | {floor:.3f} | {penalty:g} ln(n) | {flat / seeds:.1%} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -48,3 +48,13 @@ def test_the_writelines_collapse_of_werkzeug_23_is_found_among_releases():
     history = build(by_version(runs, "werkzeug"))
     collapse = [c for c in history.changes if any("writelines" in s.name for s, _ in c.members)]
     assert [(c.before.label, c.after.label, c.slower) for c in collapse] == [("2.2.3", "2.3.0", True)]
+
+
+def test_ten_runs_of_real_commits_in_git_order_show_no_step():
+    runs = find_runs([DATA / "history-commits"])
+    history = build(by_commit(runs, say=lambda _: None))
+    [positions] = history.positions.values()
+    labels = [p.label for p in positions]
+    assert labels[0] == "a7f2720" and labels[-3:] == ["5470c78", "5470c78 #2", "5470c78 #3"]
+    assert len(history.series) == 22
+    assert history.changes == []
