@@ -214,3 +214,15 @@ def test_the_werkzeug_releases_history_names_the_23_step(browser, tmp_path, monk
     log_button.click()
     assert browser.execute_script("return document.getElementById('plot').layout.yaxis.type") == "log"
     browser.save_screenshot(str(ARTIFACTS / "werkzeug-writelines.png"))
+
+
+def test_the_commits_history_opens_with_no_step(browser, tmp_path, monkeypatch):
+    """The real runs of tests/data/history-commits: eight commits that changed nothing measured."""
+    monkeypatch.chdir(ROOT)
+    assert main(["tests/data/history-commits", "--output-dir", str(tmp_path / "site")]) == 0
+    open_page(browser, tmp_path / "site" / "index.html")
+    assert len(browser.find_elements("css selector", "tr.benchmark")) == 22
+    assert browser.find_elements("css selector", "li.change") == []
+    browser.find_element("css selector", "tr.benchmark a").click()
+    assert errors(browser) == []
+    assert browser.execute_script("return document.getElementById('plot').data[0].y.length") == 10
