@@ -226,3 +226,18 @@ def test_the_commits_history_opens_with_no_step(browser, tmp_path, monkeypatch):
     browser.find_element("css selector", "tr.benchmark a").click()
     assert errors(browser) == []
     assert browser.execute_script("return document.getElementById('plot').data[0].y.length") == 10
+
+
+def test_a_site_is_replaced_and_another_directory_never(tmp_path, capsys):
+    write_runs(tmp_path / "runs", count=4)
+    site, other = tmp_path / "site", tmp_path / "other"
+    assert main([str(tmp_path / "runs"), "--output-dir", str(site)]) == 0
+    (site / "stale.html").write_text("from an earlier site")
+    assert main([str(tmp_path / "runs"), "--output-dir", str(site)]) == 0
+    assert not (site / "stale.html").exists() and (site / "index.html").is_file()
+    other.mkdir()
+    (other / "index.html").write_text("<html>someone's page</html>")
+    assert main([str(tmp_path / "runs"), "--output-dir", str(other)]) == 2
+    assert "is not a history site" in capsys.readouterr().err
+    assert [p.name for p in other.iterdir()] == ["index.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "runs", "site"]  # nothing half built beside
