@@ -114,12 +114,13 @@ def test_runs_of_two_machines_are_two_lines(tmp_path):
     write_runs(tmp_path / "runs" / "b", count=4, node="bench-b")
     assert main([str(tmp_path / "runs"), "--output-dir", str(tmp_path / "site")]) == 0
     index = (tmp_path / "site" / "index.html").read_text()
-    assert "bench-a (Test CPU, 2 CPUs): 4 runs" in index and "bench-b (Test CPU, 2 CPUs): 4 runs" in index
+    assert "bench-a (Test CPU, 2 CPUs); werkzeug 3.1.0: 4 runs" in index
+    assert "bench-b (Test CPU, 2 CPUs); werkzeug 3.1.0: 4 runs" in index
     assert len(list((tmp_path / "site" / "benchmarks").glob("*.html"))) == 2 * len(CELLS)
 
 
 def test_by_version_orders_runs_by_release_not_by_time(tmp_path):
-    paths = write_runs(tmp_path / "runs", count=10, step_at=9)
+    paths = write_runs(tmp_path / "runs", count=10, step_at=9, werkzeug=lambda n: f"3.{n}.0")
     # run n recorded werkzeug 3.n.0; the ninth moves last as 3.11.0, so the two slow runs are 3.10.0 and 3.11.0,
     # which text order would put right after 3.1.0
     for path in paths:
@@ -241,3 +242,12 @@ def test_a_site_is_replaced_and_another_directory_never(tmp_path, capsys):
     assert "is not a history site" in capsys.readouterr().err
     assert [p.name for p in other.iterdir()] == ["index.html"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "runs", "site"]  # nothing half built beside
+
+
+def test_runs_of_two_environments_at_one_commit_are_two_lines(tmp_path):
+    write_runs(tmp_path / "runs", count=4)
+    write_runs(tmp_path / "runs" / "old", count=4, werkzeug=lambda n: "2.2.3")
+    assert main([str(tmp_path / "runs"), "--output-dir", str(tmp_path / "site")]) == 0
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "werkzeug 3.1.0: 4 runs" in index and "werkzeug 2.2.3: 4 runs" in index
+    assert "li class='change" not in index  # the two lines are never joined into one with a step between them
