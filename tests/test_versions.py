@@ -87,6 +87,19 @@ def test_bad_arguments_are_one_line_errors_before_anything_is_installed(args, wo
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "option, words",
+    [
+        pytest.param(["--deployments", "nginx"], "argument --deployments: unknown deployment 'nginx'", id="deployment"),
+        pytest.param(["--hops", "0"], "argument --hops: '0' is invalid", id="hops"),
+    ],
+)
+def test_bad_cells_of_lines_are_usage_errors(option, words):
+    result = versions_cli("lines", "werkzeug", "2.2", "3.1", *option)
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_runs_on_two_werkzeug_releases_get_a_versions_table_and_chart(tmp_path):
     # Real runs of the seed's writelines cell by `python -m fixtures.versions run` on Werkzeug 2.2.3 and 3.1.8
     # (tests/data/README.md).
