@@ -255,25 +255,13 @@ def test_runs_of_two_environments_at_one_commit_are_two_lines(tmp_path):
     assert "li class='change" not in index  # the two lines are never joined into one with a step between them
 
 
-def test_the_runs_beside_a_virtual_environment_are_read_and_its_packages_are_not(tmp_path):
+def test_the_runs_beside_a_virtual_environment_are_read_and_its_packages_are_not(tmp_path, capsys):
     """As fixtures.versions keeps them: .upload-versions/werkzeug-X/ holds the environment and the runs."""
     release = tmp_path / ".upload-versions" / "werkzeug-3.1.0"
     write_runs(release, count=2)
     (release / "pyvenv.cfg").write_text("home = /usr/bin\n")
     (release / "lib" / "site-packages" / "pkg").mkdir(parents=True)
     (release / "lib" / "site-packages" / "pkg" / "data.json").write_text("{}")
-    output = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fixtures.history",
-            str(tmp_path / ".upload-versions"),
-            "--output-dir",
-            str(tmp_path / "s"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert output.returncode == 0, output.stderr
-    assert f"{len(CELLS)} benchmarks of 2 runs" in output.stdout and "skipped" not in output.stdout
+    assert main([str(tmp_path / ".upload-versions"), "--output-dir", str(tmp_path / "s")]) == 0
+    printed = capsys.readouterr().out
+    assert f"{len(CELLS)} benchmarks of 2 runs" in printed and "skipped" not in printed
