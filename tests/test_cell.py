@@ -1,5 +1,7 @@
 """A cell's run without pytest-benchmark: its rounds rule, its steps, its checks and its figures."""
 
+import contextlib
+import gc
 import re
 import statistics
 
@@ -120,6 +122,32 @@ def test_auto_rounds_end_the_loop_from_setup_without_an_error(datafile, tmp_path
     assert len(run.durations) == MIN_ROUNDS_SMALL  # no time share: the minimum, then EnoughRounds ended the loop
     assert benchmark.has_error is False
     assert benchmark.extra_info["rounds_stopped_by"] in ("cell_time", "converged")
+
+
+class CollectorWatchingDisk(DiskTransfer):
+    """A disk copy that notes, in each timed round, whether Python's garbage collector could run."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.collecting = []
+
+    def send(self):
+        self.collecting.append(gc.isenabled())
+        return super().send()
+
+
+@pytest.mark.parametrize("failing", [pytest.param(False, id="passing"), pytest.param(True, id="failing")])
+def test_the_collector_is_off_during_a_cells_rounds_and_back_after_it(datafile, tmp_path, failing):
+    assert gc.isenabled()
+    transfer = CollectorWatchingDisk(datafile, tmp_path)
+    if failing:
+        transfer.datafile = None  # the warm-up fails: the cell ends from inside its __enter__
+    benchmark = Benchmark()
+    ends = pytest.raises(pytest.fail.Exception, match="disk failed") if failing else contextlib.nullcontext()
+    with ends, CellRun(Session(), None, benchmark, "disk", transfer, datafile, RoundsRule(fixed=3)) as run:
+        benchmark.pedantic(run.round, setup=run.setup, teardown=run.teardown, rounds=run.rounds)
+    assert transfer.collecting and not any(transfer.collecting)  # warm-up and rounds alike
+    assert gc.isenabled()
 
 
 class CorruptingDisk(DiskTransfer):
