@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from fixtures.processes.child_runs import run_child
 from server_app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,14 +98,9 @@ def run_suite(tmp_path, upload_options):
     """Run pytest on this project in a subprocess with its own cache and temp dirs."""
 
     def run(*args, timeout=600):
-        return subprocess.run(
-            suite_command(tmp_path, upload_options.data_dir, *args),
-            cwd=ROOT,
-            env=SUITE_ENV,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        # stopped by SIGTERM on a timeout or when this session is stopped, so that it removes its servers
+        # (subprocess.run would SIGKILL it, and they would outlive both sessions)
+        return run_child(suite_command(tmp_path, upload_options.data_dir, *args), ROOT, SUITE_ENV, True, timeout)
 
     return run
 

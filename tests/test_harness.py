@@ -5,10 +5,13 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 
 import pytest
 
 from fixtures.data.datafiles import DataFiles
+from fixtures.processes.child_runs import run_child
 from tests.conftest import (
     ONE_ROUND_AT_1MB,
     UPLOAD_CELLS,
@@ -156,6 +159,19 @@ def test_sigterm_mid_upload_cleans_up_like_ctrl_c(tmp_path, upload_options):
     pids = server_pids(output)
     assert pids and alive(pids) == []
     assert [p for p in (tmp_path / "basetemp").rglob("*") if p.is_file()] == []
+
+
+def test_a_child_run_past_its_timeout_gets_sigterm_to_clean_up_not_sigkill(tmp_path):
+    marker = tmp_path / "stopped-by"
+    code = (
+        "import signal, sys, time\n"
+        f"signal.signal(signal.SIGTERM, lambda *a: (open({str(marker)!r}, 'w').write('SIGTERM'),"
+        " sys.exit(3)))\n"
+        "time.sleep(60)\n"
+    )
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_child([sys.executable, "-c", code], tmp_path, os.environ, capture=True, timeout=2)
+    assert marker.read_text() == "SIGTERM"  # run_suite's runs remove their servers so (subprocess.run kills)
 
 
 @pytest.mark.slow
