@@ -50,7 +50,8 @@ def _refuse_if_never_delimited():
 
 
 def _body_check(method):
-    """Return the check new_upload runs before it publishes: the whole body arrived, and it is not empty."""
+    """Return the check new_upload runs before it publishes: the whole body arrived, and a raw one is not empty
+    (a multipart body that arrived whole may carry an empty file)."""
     expected = request.content_length
 
     def check(size):
@@ -58,7 +59,7 @@ def _body_check(method):
         if expected is not None and received != expected:
             # gunicorn's and uWSGI's streams just end when the client does: a short body must not pass.
             abort(400, f"received {received} bytes but Content-Length said {expected}: the client ended the body early")
-        if size == 0:
+        if size == 0 and method not in MULTIPART_ENDPOINTS:
             abort(400, "empty body: nothing was stored")
 
     return check

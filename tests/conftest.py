@@ -43,8 +43,8 @@ def upload_args(**options) -> list:
 
 
 def one_cell_options(upload_options, **changes):
-    """Return the session's options narrowed to one cell (the chunked copy by requests, 1 MiB, Werkzeug, one
-    hop, no front, no link, no batch), with ``changes`` applied over that."""
+    """Return the session's options narrowed to one cell (the chunked copy by requests, 1 MiB of random bytes,
+    Werkzeug, one hop, no front, no link, no batch), with ``changes`` applied over that."""
     one = {
         "sizes": [1 << 20],
         "deployments": ["werkzeug"],
@@ -54,6 +54,7 @@ def one_cell_options(upload_options, **changes):
         "clients": ("requests",),
         "concurrency": (1,),
         "links": ("loopback",),
+        "contents": ("random",),
     }
     return replace(upload_options, **{**one, **changes})
 
@@ -70,6 +71,7 @@ def suite_command(workdir, data_dir, *args, basetemp=None):
         f"cache_dir={workdir / 'cache'}",
         f"--basetemp={basetemp or workdir / 'basetemp'}",
         f"--upload-data-dir={data_dir}",
+        "--upload-contents=random",  # the shapes' own tests ask for them (a later option wins)
         *args,
     ]
 

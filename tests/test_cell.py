@@ -235,6 +235,7 @@ def test_progress_scales_what_is_left_by_each_cells_own_share(tmp_path):
         cell_time=1.0,
         timeout=None,
         data_dir=tmp_path,
+        contents=("random",),
     )
     small, large = cells(options)
     plan = Plan.of([small, large], options, calibration=calibration)

@@ -32,6 +32,7 @@ def options(**changes):
         cell_time=0.2,
         timeout=None,
         data_dir=None,
+        contents=("random",),
     )
     settings.update(changes)
     return UploadOptions(**settings)
@@ -62,12 +63,26 @@ def test_cells_run_smallest_size_first_and_read_like_rows_of_the_seed_table():
     assert len(set(ids)) == len(ids)
 
 
+def test_auto_contents_put_every_shape_at_the_smallest_size_through_every_chain_and_no_empty_raw_body():
+    matrix = cells(options(contents=("auto",)))
+    shaped = [c for c in matrix if c.content != "random"]
+    assert {c.size for c in shaped} == {0, 1, MiB}
+    assert {(c.method.id, c.deployments) for c in shaped if c.content == "ends-cr"} == {
+        (c.method.id, c.deployments) for c in matrix if c.content == "random" and c.size == MiB
+    }
+    assert {c.method.id for c in shaped if c.content == "empty"} == {"request.files"}  # a raw body of 0 is refused
+    assert "request.files-ends-cr-werkzeug-to-uwsgi-2hops-1MB" in [c.id for c in shaped]
+    assert [c.size for c in matrix] == sorted(c.size for c in matrix)
+    assert {c.content for c in cells(options(contents=("auto",), against="HEAD"))} == {"random"}
+
+
 @pytest.mark.parametrize(
     "changes, tag",
     [
         pytest.param({"concurrency": (1, 4)}, "-x4", id="uploads-at-once"),
         pytest.param({"slow_clients": (0, 8)}, "-slow8", id="slow-senders"),
         pytest.param({"containers": ("none", "podman-host-overlay")}, "-in-podman-host-overlay", id="containers"),
+        pytest.param({"contents": ("random", "ends-cr")}, "-ends-cr", id="contents"),
     ],
 )
 def test_a_dimension_multiplies_the_cells_and_marks_their_ids_leaving_the_first_as_it_was(upload_options, changes, tag):
