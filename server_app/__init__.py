@@ -23,7 +23,7 @@ def create_app(config=None):
     app.config.update(checked)
     app.config["UPLOAD_DIR"].mkdir(parents=True, exist_ok=True)
 
-    from . import bodies, health, limits, profiling, receiving, relaying
+    from . import bodies, health, limits, parsers, profiling, receiving, relaying
 
     profiling.init_app(app)  # hooks only when PROFILING is true
     bodies.init_app(app)  # before the limit: a body of ambiguous length is refused first
@@ -37,6 +37,7 @@ def create_app(config=None):
         app.register_blueprint(relaying.bp)
     else:
         app.register_blueprint(receiving.bp)
+        app.register_blueprint(parsers.bp)
 
     @app.errorhandler(HTTPException)
     def json_error(exc):

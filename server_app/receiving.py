@@ -21,8 +21,11 @@ bp = Blueprint("receiving", __name__)
 OCTET_STREAM = "application/octet-stream"
 MULTIPART = "multipart/form-data"
 FILE_FIELD = "file"
+# Endpoints that parse the multipart body as it arrives (receive_multipart), streaming-form-data's here, the
+# others' in server_app.parsers.
+STREAMING_PARSERS = ("streaming-form-data", "python-multipart", "multipart")
 # Endpoints that store one part of a multipart body: what they store is smaller than the body.
-MULTIPART_ENDPOINTS = ("files", "streaming-form-data")
+MULTIPART_ENDPOINTS = ("files", *STREAMING_PARSERS)
 
 
 def _require_content_type(expected):
@@ -30,7 +33,7 @@ def _require_content_type(expected):
         abort(415, f"this endpoint takes {expected}, got {request.mimetype or 'no Content-Type'!r}")
 
 
-def _require_multipart():
+def require_multipart():
     _require_content_type(MULTIPART)
     if not request.mimetype_params.get("boundary"):
         abort(400, "malformed multipart Content-Type: it has no boundary parameter")
@@ -38,7 +41,7 @@ def _require_multipart():
     g.body_counter = count_body(delimiter=b"--" + request.mimetype_params["boundary"].encode())
 
 
-def _refuse_if_never_delimited():
+def refuse_if_never_delimited():
     """Answer 400 naming the boundary when the body read so far never contained it: a parser's own complaint
     about such a body (a part too large to hold in memory, no 'file' part) would point elsewhere."""
     if not g.body_counter.delimited:
@@ -65,14 +68,14 @@ def _body_check(method):
     return check
 
 
-def _upload(method):
+def open_upload(method):
     """Open a new upload in UPLOAD_DIR, published only if the body of this method's request is complete."""
     return new_upload(
         current_app.config["UPLOAD_DIR"], check=_body_check(method), durable=current_app.config["DURABLE"]
     )
 
 
-def _answer(stored, method):
+def answer(stored, method):
     return jsonify(
         stored_name=stored.name,
         bytes=stored.bytes,
@@ -87,19 +90,19 @@ def _answer(stored, method):
 def stream_writelines():
     """The seed's server code: iterate request.stream by lines."""
     _require_content_type(OCTET_STREAM)
-    with _upload("stream-writelines") as (out, result):
+    with open_upload("stream-writelines") as (out, result):
         out.writelines(request.stream)
-    return _answer(result["stored"], "stream-writelines")
+    return answer(result["stored"], "stream-writelines")
 
 
 def _copy_stream(block_size, method):
     """Copy request.stream to a new upload in blocks of at most block_size bytes."""
     _require_content_type(OCTET_STREAM)
     stream = request.stream
-    with _upload(method) as (out, result):
+    with open_upload(method) as (out, result):
         while block := stream.read(block_size):
             out.write(block)
-    return _answer(result["stored"], method)
+    return answer(result["stored"], method)
 
 
 @bp.post("/upload/stream-chunked")
@@ -125,22 +128,22 @@ def get_data():
     """Hold the whole body in memory with request.get_data(), then write it: the memory worst case."""
     _require_content_type(OCTET_STREAM)
     body = request.get_data(cache=False)
-    with _upload("get-data") as (out, result):
+    with open_upload("get-data") as (out, result):
         out.write(body)
     del body
-    return _answer(result["stored"], "get-data")
+    return answer(result["stored"], "get-data")
 
 
 @bp.post("/upload/files")
 def files():
     """Let Werkzeug parse the multipart body (it spools the part to a temp file), then save it."""
-    _require_multipart()
+    require_multipart()
     try:
         part = request.files.get(FILE_FIELD)
     except OverLimit:
         raise
     except RequestEntityTooLarge as exc:
-        _refuse_if_never_delimited()  # Werkzeug holds what comes before the first boundary in memory too
+        refuse_if_never_delimited()  # Werkzeug holds what comes before the first boundary in memory too
         # Werkzeug's own limits on what it holds in memory (MAX_FORM_MEMORY_SIZE, MAX_FORM_PARTS):
         # a body that hits them is not the one file part this endpoint takes.
         abort(
@@ -151,70 +154,100 @@ def files():
             "more parts than that)",
         )
     if part is None:
-        _refuse_if_never_delimited()
+        refuse_if_never_delimited()
         abort(400, f"multipart body has no 'file' field (fields: {sorted(request.files) or 'none'})")
-    with _upload("files") as (out, result):
+    with open_upload("files") as (out, result):
         shutil.copyfileobj(part.stream, out, current_app.config["BLOCK_SIZE"])
     part.close()
-    return _answer(result["stored"], "files")
+    return answer(result["stored"], "files")
 
 
-class PartWriter(BaseTarget):
-    """A streaming-form-data target that writes a part straight into an open file."""
+class FilePart:
+    """The 'file' parts of a multipart body as a parser reports them: their data written straight into a file."""
 
     def __init__(self, out):
-        super().__init__()
-        self._out = out
+        self.out = out
         self.parts = 0  # how many parts of this name began
         self.finished = False  # whether the last one ended at a boundary
 
-    def on_start(self):
+    def start(self):
         self.parts += 1
         self.finished = False
 
-    def on_data_received(self, chunk):
-        self._out.write(chunk)
-
-    def on_finish(self):
+    def finish(self):
         self.finished = True
 
 
-@bp.post("/upload/streaming-form-data")
-def streaming_form_data():
-    """Parse the multipart body as it arrives (streaming-form-data) and write the 'file' part to disk."""
-    _require_multipart()
-    try:
-        parser = StreamingFormDataParser(headers={"Content-Type": request.content_type})
-    except ParseFailedException as exc:
-        abort(400, f"cannot parse the multipart Content-Type: {exc}")
+def receive_multipart(method, open_parser, errors):
+    """Stream request.stream block by block through a parser into a new upload, and refuse (400) a body whose
+    'file' part is missing or repeated, or that does not end with the closing delimiter, whatever the parser
+    let through.
+
+    open_parser(part), given the FilePart to report to, returns (feed, end): feed(block) parses a block, end()
+    tells the parser the body is over. A parser raises one of ``errors`` on a body it cannot parse.
+    """
+    require_multipart()
     # RFC 2046: the body ends with the close delimiter "--boundary--" (and perhaps CRLF).
     close_delimiter = g.body_counter.delimiter + b"--"
     keep = len(close_delimiter) + 2
     tail = b""
     block_size = current_app.config["BLOCK_SIZE"]
     stream = request.stream
-    with _upload("streaming-form-data") as (out, result):
-        target = PartWriter(out)
-        parser.register(FILE_FIELD, target)
-        while block := stream.read(block_size):
-            try:
-                parser.data_received(block)
-            except ParseFailedException as exc:
-                _refuse_if_never_delimited()
-                abort(400, f"malformed multipart body: {exc}")
-            tail = block[-keep:] if len(block) >= keep else (tail + block)[-keep:]
-        if target.parts == 0:
-            _refuse_if_never_delimited()
+    with open_upload(method) as (out, result):
+        part = FilePart(out)
+        try:
+            feed, end = open_parser(part)
+        except errors as exc:
+            abort(400, f"cannot parse the multipart Content-Type: {exc}")
+        try:
+            while block := stream.read(block_size):
+                feed(block)
+                tail = block[-keep:] if len(block) >= keep else (tail + block)[-keep:]
+            end()
+        except errors as exc:
+            refuse_if_never_delimited()
+            abort(400, f"malformed multipart body: {exc}")
+        if part.parts == 0:
+            refuse_if_never_delimited()
             abort(400, "multipart body has no 'file' part (or no part the parser could read)")
-        if target.parts > 1:
-            abort(400, f"multipart body has {target.parts} 'file' parts; this endpoint takes one")
-        if not target.finished or not tail.rstrip(b"\r\n").endswith(close_delimiter):
+        if part.parts > 1:
+            abort(400, f"multipart body has {part.parts} 'file' parts; this endpoint takes one")
+        if not part.finished or not tail.rstrip(b"\r\n").endswith(close_delimiter):
             abort(
                 400,
                 "malformed multipart body: it does not end with the closing boundary "
                 "(truncated, or data after the closing boundary)",
             )
-    return _answer(result["stored"], "streaming-form-data")
+    return answer(result["stored"], method)
+
+
+class PartWriter(BaseTarget):
+    """A streaming-form-data target that reports its part to a FilePart."""
+
+    def __init__(self, part):
+        super().__init__()
+        self._part = part
+
+    def on_start(self):
+        self._part.start()
+
+    def on_data_received(self, chunk):
+        self._part.out.write(chunk)
+
+    def on_finish(self):
+        self._part.finish()
+
+
+def _streaming_form_data_parser(part):
+    parser = StreamingFormDataParser(headers={"Content-Type": request.content_type})
+    parser.register(FILE_FIELD, PartWriter(part))
+    return parser.data_received, lambda: None
+
+
+@bp.post("/upload/streaming-form-data")
+def streaming_form_data():
+    """Parse the multipart body as it arrives (streaming-form-data) and write the 'file' part to disk."""
+    return receive_multipart("streaming-form-data", _streaming_form_data_parser, ParseFailedException)
 
 
 def _werkzeug_buffered(environ, sock, length):
@@ -299,11 +332,11 @@ def stream_splice():
             "is not one this endpoint knows how to take the buffered body bytes from",
         )
     head, consumed = taken
-    with _upload("stream-splice") as (out, result):
+    with open_upload("stream-splice") as (out, result):
         out.write(head)
         out.flush()  # the splice writes at the file descriptor's position, after these bytes
         consumed(splice_into(sock, out.fileno(), length - len(head)))
-    return _answer(result["stored"], "stream-splice")
+    return answer(result["stored"], "stream-splice")
 
 
 ENDPOINTS = (
@@ -313,6 +346,6 @@ ENDPOINTS = (
     "stream-8m",
     "get-data",
     "files",
-    "streaming-form-data",
+    *STREAMING_PARSERS,
     "stream-splice",
 )

@@ -229,12 +229,12 @@ FAULTS = [
         multipart_only=True,
         names=("multipart",),
     ),
-    # 600 KiB: over Werkzeug's in-memory limit for a form field; streaming-form-data takes any 'file' part
+    # 600 KiB: over Werkzeug's in-memory limit for a form field; the streaming parsers take any 'file' part
     Fault(
         "multipart-file-without-filename",
         "a 600 KiB 'file' part without a filename (a form field)",
         lambda e: with_length(file_request(e, payload(600 << 10), filename=None)),
-        lambda entry, hops, e: 200 if e == "streaming-form-data" else 400,
+        lambda entry, hops, e: 400 if e == "files" else 200,
         multipart_only=True,
         names=("multipart",),
     ),

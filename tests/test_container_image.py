@@ -35,7 +35,7 @@ def image_podman(server_factory, server_image):
 
 def test_the_image_holds_the_servers_packages_and_not_the_harness():
     names = {container_image._normal(d.metadata["Name"]) for d in container_image.server_distributions()}
-    assert {"flask", "werkzeug", "requests", "streaming-form-data", "psutil"} <= names
+    assert {"flask", "werkzeug", "requests", "streaming-form-data", "python-multipart", "multipart", "psutil"} <= names
     assert {"gunicorn", "pyuwsgi", "waitress"} <= names  # the deployments of tests' environments (extras "all")
     assert not names & {"pytest", "scipy", "numpy", "upload-bench", "matplotlib"}  # the harness's, not a server's
 

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from server_app.deployments import DEPLOYMENTS
+from server_app.receiving import MULTIPART_ENDPOINTS, STREAMING_PARSERS
 from server_app.storage import STORED_NAME
 from tests.conftest import files_in, wait_until_empty
 
@@ -77,7 +78,7 @@ def test_wrong_content_type_is_415(final, endpoint, content_type):
     assert files_in(final) == []
 
 
-@pytest.mark.parametrize("endpoint", ["files", "streaming-form-data"])
+@pytest.mark.parametrize("endpoint", MULTIPART_ENDPOINTS)
 def test_multipart_without_the_file_field_is_400(final, endpoint):
     response = post(final, endpoint, files={"other": ("x.bin", b"data")})
     assert_json_error(response, 400)
@@ -85,7 +86,7 @@ def test_multipart_without_the_file_field_is_400(final, endpoint):
     assert files_in(final) == []
 
 
-@pytest.mark.parametrize("endpoint", ["files", "streaming-form-data"])
+@pytest.mark.parametrize("endpoint", MULTIPART_ENDPOINTS)
 def test_malformed_multipart_is_400(final, endpoint):
     body = b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nnever closed'
     response = post(final, endpoint, data=body, headers={"Content-Type": "multipart/form-data; boundary=b0undary"})
@@ -113,7 +114,7 @@ def test_no_client_field_reaches_the_filesystem(final, relay, value, tmp_path):
             },
         ),
         post(final, "files", files={"file": (value, b"payload")}),
-        post(final, "streaming-form-data", files={"file": (value, b"payload")}),
+        *(post(final, endpoint, files={"file": (value, b"payload")}) for endpoint in STREAMING_PARSERS),
         post(relay, "files", files={"file": (value, b"payload")}, params={"next": value}),
     ]
     for response in responses:

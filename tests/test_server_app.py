@@ -10,6 +10,7 @@ import pytest
 
 from server_app import create_app
 from server_app.config import ENV_VAR, ConfigError, MiB, to_environment
+from server_app.receiving import MULTIPART_ENDPOINTS
 from server_app.storage import PARTIAL_SUFFIX, STORED_NAME, new_upload
 from tests.conftest import files_in
 
@@ -104,7 +105,7 @@ def test_upload_limit_from_config_refuses_larger_bodies(upload_dir):
     assert files_in(upload_dir) == []
 
 
-@pytest.mark.parametrize("endpoint", ["files", "streaming-form-data"])
+@pytest.mark.parametrize("endpoint", MULTIPART_ENDPOINTS)
 @pytest.mark.parametrize(
     "body",
     [

@@ -82,7 +82,8 @@ def test_worst_case_cells_store_the_file_or_get_their_refusal_on_every_deploymen
         *UPLOAD_CELLS,
         *upload_args(
             sizes="256KB",
-            methods="request.files,streaming-form-data-multipartencoder",
+            methods="request.files,streaming-form-data-multipartencoder,python-multipart-multipartencoder,"
+            "multipart-multipartencoder",
             hops=1,
             bodies="plain,worst",
             rounds=2,

@@ -12,7 +12,10 @@ TABLE_END = "<!-- worst-bodies:end -->"
 
 def table() -> str:
     """Return docs/safety.md's table of the worst-case bodies."""
-    lines = ["| Body | What it is | " + " | ".join(MULTIPART_ENDPOINTS) + " |", "|---|---|" + "---|" * 2]
+    lines = [
+        "| Body | What it is | " + " | ".join(MULTIPART_ENDPOINTS) + " |",
+        "|---|---|" + "---|" * len(MULTIPART_ENDPOINTS),
+    ]
     for shape in SHAPES:
         answers = " | ".join(str(ANSWERS[(shape, endpoint)]) for endpoint in MULTIPART_ENDPOINTS)
         lines.append(f"| `{shape}` | {WHAT[shape]} | {answers} |")
