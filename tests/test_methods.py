@@ -79,15 +79,19 @@ def test_new_endpoint_stores_the_exact_body(client, upload_dir, endpoint):
     assert_stored(post(client, endpoint), upload_dir, endpoint)
 
 
-@pytest.mark.parametrize("endpoint", [*NEW_ENDPOINTS, "stream-writelines", "stream-chunked"])
-def test_empty_body_or_part_is_refused_and_nothing_stored(client, upload_dir, endpoint):
-    if endpoint in STREAMING_PARSERS:
-        response = client.post(f"/upload/{endpoint}", data=multipart(part("file", b"")), content_type=MULTIPART_TYPE)
-    else:
-        response = post(client, endpoint, body=b"")
+@pytest.mark.parametrize("endpoint", [*STREAM_ENDPOINTS, "stream-writelines", "stream-chunked"])
+def test_an_empty_raw_body_is_refused_and_nothing_stored(client, upload_dir, endpoint):
+    response = post(client, endpoint, body=b"")
     assert response.status_code == 400
     assert "empty" in response.json["detail"]
     assert files_in(upload_dir) == []
+
+
+@pytest.mark.parametrize("endpoint", ["files", *STREAMING_PARSERS])
+def test_an_empty_file_part_is_stored_as_an_empty_file(client, upload_dir, endpoint):
+    response = client.post(f"/upload/{endpoint}", data=multipart(part("file", b"")), content_type=MULTIPART_TYPE)
+    assert_stored(response, upload_dir, endpoint, body=b"")
+    assert (upload_dir / response.json["stored_name"]).stat().st_size == 0
 
 
 @pytest.mark.parametrize(
