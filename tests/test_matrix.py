@@ -5,7 +5,8 @@ import argparse
 import pytest
 
 from fixtures.data import skips
-from fixtures.data.datafiles import DataFile
+from fixtures.data.datafiles import DataFile, file_name
+from fixtures.data.sizes import parse_sweep
 from fixtures.option_values import Rounds, bodies_list, containers_list
 from fixtures.options import UploadOptions
 from fixtures.processes.client_process import ClientProcess
@@ -15,6 +16,7 @@ from fixtures.run.matrix import MARGIN, Cell, RateBook, cells, chains_for
 from fixtures.run.summary import fraction_text, interval_text
 from fixtures.uploads.bodies import PLAIN, SHAPES
 from fixtures.uploads.clients import UploadFailed
+from fixtures.uploads.framing import framing_of
 from fixtures.uploads.methods import METHODS
 from tests.conftest import one_cell_options
 
@@ -204,3 +206,22 @@ def test_every_skip_reason_carries_a_code_that_a_report_groups_by():
         assert skips.mark_of(skips.code_of(reason)) == skip.mark
     assert skips.code_of("a reason saved before the codes") is None
     assert skips.mark_of(None) == skips.UNKNOWN_MARK
+
+
+def test_a_sweep_sizes_each_methods_file_to_its_body_length_and_names_that_length():
+    swept = cells(options(sizes=[], sweep=tuple(parse_sweep("sweep:64KB±1")), deployments=["werkzeug"], hops=[1]))
+    ids = [c.id for c in swept]
+    assert ids[:2] == ["request.stream-chunked-werkzeug-1hop-body64KB-1", "request.files-werkzeug-1hop-body64KB-1"]
+    for cell in swept:
+        center, offset = cell.sweep
+        assert framing_of(cell.method.framing, file_name(cell.size)).length(cell.size) == center + offset
+        assert cell.integrity_only
+    assert {c.size for c in swept if c.method.id == "request.stream-chunked"} == {65535, 65536, 65537}
+
+
+def test_splits_cut_requests_bodies_only_and_mark_their_ids():
+    matrix = cells(options(splits=("library", "delimiters"), clients=("requests", "httpx"), hops=[1], sizes=[MiB]))
+    split = [c for c in matrix if c.method.split == "delimiters"]
+    assert split and all(c.method.library == "requests" and c.integrity_only for c in split)
+    assert "request.files-split-delimiters-uwsgi-1hop-1MB" in [c.id for c in split]
+    assert not any(c.integrity_only for c in matrix if c.method.split == "library")
