@@ -17,11 +17,19 @@ from pathlib import Path
 
 import psutil
 import pytest
+from hypothesis import settings
 
 from fixtures.processes.child_runs import run_child
 from server_app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The searched properties (tests/test_integrity_search.py): bounded and derandomized by default, as CI runs them;
+# --hypothesis-profile=deep searches longer, bodies around the 64 KiB reads included, and keeps what it finds in
+# .hypothesis/ (git-ignored).
+settings.register_profile("ci", max_examples=20, derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("deep", max_examples=300, deadline=None, print_blob=True)
+settings.load_profile("ci")
 
 
 # the matrix as a test runs it: every cell of the options that follow once, at 1MB
