@@ -164,7 +164,7 @@ def test_a_method_keeps_its_colour_and_marker_from_figure_to_figure():
     some = SeriesStyle.for_methods(["request.files", "request.get_data()"]).styles
     assert some == {name: every[name] for name in some}
     assert len({(style["color"], style["marker"]) for style in every.values()}) == len(every)
-    assert len({style["color"] for style in every.values()}) == len(every)  # ten methods, ten colours
+    assert len({style["color"] for style in every.values()}) == len(every)  # every method its own colour
 
 
 def test_a_run_of_one_size_gets_no_throughput_against_size_plot(tmp_path):
