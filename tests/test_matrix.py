@@ -173,6 +173,7 @@ def test_the_table_shows_the_interval_as_rates_and_marks_a_fraction_above_the_li
     info = {"bytes": 16 * MiB, "median_ci_low": 0.1, "median_ci_high": 0.2}
     assert interval_text(info) == "80-160"
     assert interval_text({"bytes": MiB}) == "-"
+    assert interval_text({**info, "concurrency": 4}) == "320-640"  # four uploads at once: the batch's rate
     assert fraction_text({"fraction_of_socket_limit": 0.5}) == "0.50"
     assert fraction_text({"fraction_of_socket_limit": 1.02, "limit_check": WITHIN_NOISE}) == "1.02~"
     assert fraction_text({"fraction_of_socket_limit": 1.5, "limit_check": BEATEN}) == "1.50!"
