@@ -1,7 +1,7 @@
 """Print how often step detection finds a step of each size at its run, and calls one in a flat series, with the
 noise of two pairs of runs of one commit (tests/data): python -m tests.history_rates [SEEDS]."""
 
-import sys
+import argparse
 
 from fixtures.history.steps import PENALTY, find_steps, robust_sd
 from tests.history_runs import SERIES, measured_noise, synthetic
@@ -39,4 +39,6 @@ def main(seeds: int = 1000):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    parser = argparse.ArgumentParser(prog="python -m tests.history_rates", description=__doc__.splitlines()[0])
+    parser.add_argument("seeds", type=int, nargs="?", default=1000, help="synthetic series per step size")
+    main(parser.parse_args().seeds)

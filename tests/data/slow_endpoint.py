@@ -10,6 +10,7 @@ moved by a few percent, not 30. A duet against the clone (--upload-against=DEST)
 power with a real code change (tests/test_duet.py, docs/duet.md).
 """
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -82,9 +83,11 @@ def make(dest: Path, factor: float) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        sys.exit(__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.data.slow_endpoint", description=__doc__.splitlines()[0])
+    parser.add_argument("dest", type=Path, help="where the clone is made (must not exist)")
+    parser.add_argument("factor", type=float, nargs="?", default=0.3, help="the sleep, times the request's time")
+    args = parser.parse_args()
     try:
-        print(make(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) == 3 else 0.3))
+        print(make(args.dest, args.factor))
     except (ValueError, subprocess.CalledProcessError) as exc:
         sys.exit(f"error: {exc}")

@@ -5,6 +5,7 @@ The copy is what a run would have recorded had every round of that method taken 
 test of a comparison's power (tests/test_trust.py, docs/trust.md).
 """
 
+import argparse
 import copy
 import json
 import sys
@@ -36,14 +37,17 @@ def slowed(run: dict, method: str, factor: float) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5:
-        sys.exit(__doc__.splitlines()[0])
-    source, method, factor, target = sys.argv[1:]
-    with open(source) as f:
+    parser = argparse.ArgumentParser(prog="python -m tests.data.slow_method", description=__doc__.splitlines()[0])
+    parser.add_argument("source", metavar="RUN.json")
+    parser.add_argument("method", metavar="METHOD")
+    parser.add_argument("factor", metavar="FACTOR")
+    parser.add_argument("target", metavar="OUT.json")
+    args = parser.parse_args()
+    with open(args.source) as f:
         run = json.load(f)
     try:
-        changed = slowed(run, method, float(factor))
+        changed = slowed(run, args.method, float(args.factor))
     except ValueError as exc:  # an unknown method, or a factor that is not a number
         sys.exit(f"error: {exc}")
-    with open(target, "w") as f:
+    with open(args.target, "w") as f:
         json.dump(changed, f, separators=(",", ":"))
