@@ -1,5 +1,6 @@
 """Support for the suite's own tests."""
 
+import contextlib
 import http.server
 import json
 import math
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from _pytest.config import _prepareconfig
 from hypothesis import settings
 
+from fixtures.options import upload_options as checked_upload_options
 from fixtures.processes.child_runs import run_child
 from server_app import create_app
 
@@ -65,6 +68,32 @@ def one_cell_options(upload_options, **changes):
         "contents": ("random",),
     }
     return replace(upload_options, **{**one, **changes})
+
+
+def parsed(*args):
+    """Return the upload options of a command line as a run would check them; raise pytest.UsageError as it would.
+
+    In this process: parsing with the plugin loaded takes 0.1 s, a child that starts pytest and collects 2-9 s.
+    The message is the one a run prints before it exits 4 (argparse's, or the plugin's check of a value;
+    tests/test_sizes.py runs one such child to show that path end to end).
+    """
+    with contextlib.chdir(ROOT):  # the rootdir and its conftest, as from the checkout
+        config = _prepareconfig([*args])
+        try:
+            return checked_upload_options(config)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        finally:
+            config._ensure_unconfigure()
+
+
+def refusal(*args) -> str:
+    """Return what a run of this command line is refused with; fail the test if it is not refused."""
+    try:
+        parsed(*args)
+    except pytest.UsageError as exc:
+        return str(exc)
+    pytest.fail(f"not refused: {' '.join(args)}")
 
 
 def suite_command(workdir, data_dir, *args, basetemp=None):
