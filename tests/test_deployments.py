@@ -117,7 +117,7 @@ def test_server_killed_mid_upload_fails_that_cell_and_the_run_goes_on(tmp_path, 
         "-s",
         *UPLOAD_CELLS,
         *upload_args(
-            sizes="256MB", hops=1, deployments=deployment, rounds=1, methods="request.stream-chunked,request.files"
+            sizes="64MB", hops=1, deployments=deployment, rounds=1, methods="request.stream-chunked,request.files"
         ),
         basetemp=basetemp,
     )
@@ -135,7 +135,7 @@ def test_server_killed_mid_upload_fails_that_cell_and_the_run_goes_on(tmp_path, 
         victim.send_signal(signal.SIGKILL)
     output += proc.communicate(timeout=300)[0]
     assert "1 failed, 1 passed" in output, output[-4000:]
-    failure = re.search(r"request\.stream \(chunked copy\) failed for 256MB: .+", output)
+    failure = re.search(r"request\.stream \(chunked copy\) failed for 64MB: .+", output)
     assert failure, output[-4000:]
     assert "is not running any more" in failure.group(0), failure.group(0)  # the cell says why: its server died
     assert re.search(rf"server log: upload-bench-\d+-{deployment}-0 ", output)
