@@ -86,7 +86,7 @@ def test_worst_case_cells_store_the_file_or_get_their_refusal_on_every_deploymen
             "multipart-multipartencoder",
             hops=1,
             bodies="plain,worst",
-            rounds=2,
+            rounds=1,
         ),
     )
     assert result.returncode == 0, result.stdout[-3000:]
@@ -98,10 +98,10 @@ def test_worst_case_cells_store_the_file_or_get_their_refusal_on_every_deploymen
     for info in worst:
         expected = ANSWERS[(info["body"], info["endpoint"])]
         assert info.get("refused", 200) == expected, info
-        assert info["md5_verified"] == (2 if expected == 200 else 0), info
+        assert info["md5_verified"] == (1 if expected == 200 else 0), info
         # CPU time comes in clock ticks of 10 ms, more than a 256KB body may take: measured, not necessarily > 0
         assert isinstance(info["server_cpu_s"], float) and info["server_peak_rss"] > 0
-    refused = sum(3 for i in worst if "refused" in i)  # the warm-up and 2 rounds of each
+    refused = sum(2 for i in worst if "refused" in i)  # the warm-up and the round of each
     assert f"worst-case bodies refused as expected: {refused}" in result.stdout
     (tmp_path / "report").mkdir()
     report = report_markdown([(tmp_path / "run.json", run)], tmp_path / "report")
