@@ -1,11 +1,15 @@
 """A duet's placement: both sides' processes really run on the CPUs, hash seed and layout it names."""
 
 import os
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 
+from fixtures import ROOT
+from fixtures.processes.bytecode import ENV, BytecodeCache
 from fixtures.processes.client_process import ClientProcess
 from fixtures.processes.placement import (
     CLIENT,
@@ -82,3 +86,25 @@ def test_a_placed_server_and_client_run_where_the_placement_says(server_factory)
     finally:
         client.close()
         server_factory.stop(server)
+
+
+def test_a_duets_bytecode_cache_holds_both_packages_and_every_placed_process_reads_it(tmp_path, server_factory):
+    cache = BytecodeCache(tmp_path / "bytecode")
+    assert cache.compile(ROOT, sys.executable) is None
+    compiled = {(p.parent.name, p.name.split(".")[0]) for p in cache.path.rglob("*.pyc")}
+    assert {("server_app", "deployments"), ("fixtures", "session"), ("uploads", "clients")} <= compiled
+    assert not list((tmp_path / "bytecode").rglob("__pycache__"))  # the checkout's own are not where it writes
+    (tmp_path / "not-a-checkout").mkdir()
+    assert "compileall failed" in cache.compile(tmp_path / "not-a-checkout", sys.executable)
+    server_factory.placement = replace(FREE_PLACEMENT, pycache_prefix=str(cache.path))
+    try:
+        server = server_factory.spawn("werkzeug")
+    finally:
+        server_factory.placement = FREE_PLACEMENT
+    try:
+        environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        assert f"{ENV}={cache.path}".encode() in environ
+    finally:
+        server_factory.stop(server)
+    cache.close()
+    assert not cache.path.exists()
