@@ -16,6 +16,7 @@ from fixtures.processes.ownership import NAME_PREFIX
 from fixtures.run import duet
 from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
 from fixtures.run.stats import paired_ratio, smallest_wilcoxon_p
+from fixtures.run.verdicts import DUET_MIN_EFFECT
 from tests.conftest import ROOT, UPLOAD_CELLS, alive, interrupt_mid_upload, noisy, refusal, server_pids, upload_args
 from tests.data.slow_endpoint import make as make_slowed_checkout
 
@@ -55,7 +56,7 @@ def test_judge_flags_the_changed_cell_and_no_unchanged_one():
     judge(cells)
     assert [c.verdict for c in cells[:2]] == [SLOWER, FASTER]
     assert {c.verdict for c in cells[2:]} <= {UNCHANGED, INCONCLUSIVE}
-    assert cells[0].ratio == pytest.approx(1.3, rel=0.05) and cells[0].low > 1 + duet.MIN_EFFECT
+    assert cells[0].ratio == pytest.approx(1.3, rel=0.05) and cells[0].low > 1 + DUET_MIN_EFFECT
     assert cells[0].p_adjusted <= duet.DEFAULT_FDR < cells[2].p_adjusted
 
 
@@ -322,7 +323,7 @@ def test_ctrl_c_in_a_duet_stops_both_sides_and_removes_the_worktree(tmp_path, up
 def test_a_few_pairs_within_the_minimum_effect_are_not_called_unchanged():
     [few] = judge([cell(noisy(3, 8), 1.0, 8, jitter=0.001)])
     [enough] = judge([cell(noisy(12, 9), 1.0, 9, jitter=0.001)])
-    assert few.high <= 1 + duet.MIN_EFFECT and few.verdict == INCONCLUSIVE and "not 95%" in few.why
+    assert few.high <= 1 + DUET_MIN_EFFECT and few.verdict == INCONCLUSIVE and "not 95%" in few.why
     assert enough.verdict == UNCHANGED
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.report.compare import FASTER, INCONCLUSIVE, SLOWER, compare_runs
+from fixtures.report.compare import compare_runs
+from fixtures.run.verdicts import FASTER, INCONCLUSIVE, SLOWER
 from tests.data.slow_method import slowed
 
 DATA = Path(__file__).parent / "data"

@@ -6,15 +6,10 @@ import statistics
 import pytest
 
 from fixtures.data.sizes import MiB
-from fixtures.report.compare import (
-    FASTER,
-    INCONCLUSIVE,
-    MIN_ROUNDS_TO_COMPARE,
-    SLOWER,
-    UNCHANGED,
-    summary_line,
-)
+from fixtures.report.compare import MIN_ROUNDS_TO_COMPARE, summary_line
 from fixtures.run.stats import DEFAULT_FDR
+from fixtures.run.verdicts import FASTER, INCONCLUSIVE, SLOWER
+from fixtures.run.verdicts import NOT_FLAGGED as UNCHANGED
 from tests.reporting.conftest import (
     STORED_RUN,
     judge,

@@ -5,16 +5,12 @@ import statistics
 import pytest
 
 from fixtures.data.sizes import MiB
-from fixtures.report.compare import (
-    FASTER,
-    INCONCLUSIVE,
-    SLOWER,
-    compared_sources,
-)
+from fixtures.report.compare import compared_sources
 from fixtures.report.document import write_report
 from fixtures.report.duet import FOREST_ROWS, duet_forest_figure, forest_note, forest_rows, ratio_ticks, side_text
 from fixtures.report.output import MAX_PNG_BYTES as REPORT_MAX_PNG_BYTES
-from fixtures.run.duet import UNCHANGED as DUET_UNCHANGED
+from fixtures.run.verdicts import FASTER, INCONCLUSIVE, SLOWER
+from fixtures.run.verdicts import UNCHANGED as DUET_UNCHANGED
 from tests.reporting.conftest import (
     STORED_RUN,
     assert_close_to_displayed,
