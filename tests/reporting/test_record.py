@@ -9,6 +9,7 @@ from fixtures import ROOT
 from fixtures.history.points import Run, points_of
 from fixtures.report.model import Benchmark
 from fixtures.report.socket_limit import socket_fraction, socket_medians
+from fixtures.report.tables import limit_note
 from fixtures.run.record import Record, fraction_of_limit, rate
 
 SAVED_RUNS = ("aa-1.json", "power-1.json", "run-1MB-2MB-16rounds.json", "writelines-werkzeug-3.1.8.json")
@@ -47,3 +48,17 @@ def test_a_batch_counts_every_upload_of_its_round():
     assert single.rate_interval() == (8.0, 20.0) and batch.rate_interval() == (32.0, 80.0)
     assert batch.fraction_of_limit(0.25) == fraction_of_limit(0.25, 0.5, 4) == 2.0
     assert rate(0, 1.0) is None and fraction_of_limit(None, 1.0) is None and Record({}).rate_interval() is None
+
+
+def test_the_report_says_which_fractions_are_not_their_own_runs():
+    data = json.loads((ROOT / "tests" / "data" / "aa-1.json").read_text())
+    benchmarks = [Benchmark.from_json(b) for b in data["benchmarks"]]
+    limits = socket_medians(benchmarks)
+    borrowed = sum(socket_fraction(b, limits) is not None for b in benchmarks)
+    assert borrowed > 200 and f"except for {borrowed} benchmark(s) whose run recorded none" in limit_note(
+        benchmarks, limits
+    )
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["fraction_of_socket_limit"] = 0.5
+    recorded = [Benchmark.from_json(b) for b in data["benchmarks"]]
+    assert limit_note(recorded, socket_medians(recorded)) == ""
