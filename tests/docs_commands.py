@@ -23,7 +23,7 @@ INLINE_STARTS = ("pytest ", "python -m ", "python3 -m ", "tox -e ", "pytest-benc
 # what stands in for an argument that names something made elsewhere: (pattern of the argument, stand-in);
 # an empty stand-in drops the argument
 SUBSTITUTES = (
-    (re.compile(r"^(--upload-against=)\$CANDIDATE$"), r"\1HEAD"),  # the README's gate: any ref
+    (re.compile(r"^(--upload-against=)\$CANDIDATE$"), r"\1HEAD"),  # duet.md's gate of a candidate: any ref
     (re.compile(r"^(--upload-against=)\.\./[\w.-]+$"), r"\1."),  # a clone made by tests.data.slow_endpoint
     (re.compile(r"^(--upload-against-python=)\.tox/[\w.-]+$"), "--upload-against-python={python}"),
     # an image built by `python -m fixtures.processes.container_image NAME` (minutes, podman)

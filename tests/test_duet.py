@@ -14,7 +14,7 @@ from fixtures.data.datafiles import DataFiles
 from fixtures.processes import sides
 from fixtures.processes.ownership import NAME_PREFIX
 from fixtures.run import duet
-from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor
+from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor, table_lines
 from fixtures.run.stats import paired_ratio, smallest_wilcoxon_p
 from fixtures.run.verdicts import DUET_MIN_EFFECT
 from tests.conftest import ROOT, UPLOAD_CELLS, alive, interrupt_mid_upload, noisy, refusal, server_pids, upload_args
@@ -200,6 +200,33 @@ def test_a_duet_flags_a_slowed_endpoint_and_the_gate_exits_6(run_matrix, tmp_pat
     assert changed["verdict"] == SLOWER and changed["paired_ratio_ci_low"] > 1
     assert other["verdict"] != SLOWER  # the 64 KiB copy is another endpoint: B's servers run B's code, not A's
     assert "flagged slower" in result.stdout and "request.stream-chunked-werkzeug-1hop-256KB: B/A" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_baseline_duet_reads_this_checkout_relative_to_the_baseline_and_gates_on_it(run_matrix, tmp_path):
+    slowed = tmp_path / "slowed"
+    make_slowed_checkout(slowed, 3.0)  # the baseline is the slow one: this checkout is faster than it
+    result, run = run_matrix(
+        *DUET_CELL, *upload_args(methods="request.stream-chunked", baseline=slowed, fail_on="slower", cell_time=1)
+    )
+    assert result.returncode == 0, result.stdout[-3000:]  # faster than the baseline is no regression of this checkout
+    [cell] = cells_of(run).values()
+    assert cell["verdict"] == FASTER and cell["paired_ratio_of"] == "A/B" and cell["paired_ratio_ci_high"] < 1
+    assert run["upload_bench"]["duet"]["ratio"] == "A/B"
+    assert "duet verdicts (A (this checkout) relative to the baseline B (" in result.stdout
+    assert "A/B time (95% CI)" in result.stdout
+
+
+def test_the_baseline_turns_the_ratio_and_the_verdict_round():
+    a = [1.0 + i / 100 for i in range(20)]
+    against, baseline = cell(a, 1.3, seed=1), cell(a, 1.3, seed=1)  # B takes 1.3 times as long as A
+    baseline.way = duet.direction("main", baseline=True)
+    judge([against, baseline])
+    assert against.verdict == SLOWER and against.ratio == pytest.approx(1.3, rel=0.05)
+    assert baseline.verdict == FASTER and baseline.ratio == pytest.approx(1 / against.ratio)
+    assert (baseline.low, baseline.high) == pytest.approx((1 / against.high, 1 / against.low))
+    assert baseline.way.reading == "A (this checkout) relative to the baseline B (main)"
+    assert table_lines([baseline])[-1].startswith("duet verdicts (A (this checkout) relative to the baseline B (main))")
 
 
 @pytest.mark.slow
