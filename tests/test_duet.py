@@ -15,7 +15,7 @@ from fixtures.processes import sides
 from fixtures.processes.ownership import NAME_PREFIX
 from fixtures.run import duet
 from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, DuetCell, judge, pairs_floor, table_lines
-from fixtures.run.stats import paired_ratio, smallest_wilcoxon_p
+from fixtures.run.stats import detectable_ratio, paired_ratio, smallest_wilcoxon_p
 from fixtures.run.verdicts import DUET_MIN_EFFECT
 from tests.conftest import ROOT, UPLOAD_CELLS, alive, interrupt_mid_upload, noisy, refusal, server_pids, upload_args
 from tests.data.slow_endpoint import make as make_slowed_checkout
@@ -226,7 +226,10 @@ def test_the_baseline_turns_the_ratio_and_the_verdict_round():
     assert baseline.verdict == FASTER and baseline.ratio == pytest.approx(1 / against.ratio)
     assert (baseline.low, baseline.high) == pytest.approx((1 / against.high, 1 / against.low))
     assert baseline.way.reading == "A (this checkout) relative to the baseline B (main)"
-    assert table_lines([baseline])[-1].startswith("duet verdicts (A (this checkout) relative to the baseline B (main))")
+    assert any(
+        line.startswith("duet verdicts (A (this checkout) relative to the baseline B (main))")
+        for line in table_lines([baseline])
+    )
 
 
 @pytest.mark.slow
@@ -384,3 +387,34 @@ def test_a_duet_pairs_cells_behind_nginx_and_batches_of_uploads_too(run_matrix):
         ("none", 2),
     ]
     assert all(i["against_md5_verified"] == 2 for i in infos.values())  # B's rounds, each batch checked
+
+
+def test_a_cells_detectable_ratio_is_flagged_with_the_power_it_promises():
+    rng = random.Random(3)
+    pairs, spread, alpha = 20, 0.05, 0.01
+    noise = [[math.exp(rng.gauss(0, spread)) for _ in range(pairs)] for _ in range(60)]
+    a = [1.0] * pairs
+    seen = sorted(detectable_ratio(a, b, alpha) for b in noise)
+    detectable = seen[len(seen) // 2]  # a typical cell's, from its own pairs
+    assert 1.02 < detectable < 1.10
+    flagged_share = (
+        sum(
+            paired_ratio(a, [detectable * math.exp(rng.gauss(0, spread)) for _ in range(pairs)]).p <= alpha
+            for _ in range(300)
+        )
+        / 300
+    )
+    assert 0.65 < flagged_share < 0.93  # 80% asked; the signed-rank test is a little weaker than the normal one
+    assert detectable_ratio(a[:3], noise[0][:3], alpha) == math.inf  # 3 pairs cannot reach p = 0.01
+
+
+def test_every_judged_cell_says_what_it_could_have_seen_and_the_summary_splits_the_inconclusive():
+    a = [1.0 + i / 100 for i in range(20)]
+    steady, noisy = cell(a, 1.0, seed=1, name="steady", jitter=0.005), cell(a, 1.0, seed=2, name="noisy", jitter=0.4)
+    judge([steady, noisy])
+    assert steady.detectable == pytest.approx(1 + DUET_MIN_EFFECT)  # never below the minimum effect
+    assert noisy.detectable > 1.25 and noisy.verdict == INCONCLUSIVE and steady.verdict == UNCHANGED
+    assert steady.record()["paired_mde"] == steady.detectable
+    lines = table_lines([steady, noisy])
+    assert "1 only beyond ×1.25: noisy" in lines[-2]
+    assert lines[-1] == "inconclusive: 0 could have flagged a change of ×1.1 and did not, 1 could not have"

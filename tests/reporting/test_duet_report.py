@@ -8,6 +8,7 @@ from fixtures.data.sizes import MiB
 from fixtures.report.compare import compared_sources
 from fixtures.report.document import write_report
 from fixtures.report.duet import FOREST_ROWS, duet_forest_figure, forest_note, forest_rows, ratio_ticks, side_text
+from fixtures.report.formatting import DASH
 from fixtures.report.output import MAX_PNG_BYTES as REPORT_MAX_PNG_BYTES
 from fixtures.run.verdicts import FASTER, INCONCLUSIVE, SLOWER
 from fixtures.run.verdicts import UNCHANGED as DUET_UNCHANGED
@@ -165,7 +166,9 @@ def test_duet_section_names_the_sides_what_differs_and_the_rule(duet_report):
 
 def test_duet_table_is_sorted_by_ratio_and_carries_the_verdicts(duet_report):
     rows = table_rows(duet_report[0], "## Duet: B against A")
-    assert list(rows[0]) == ["Cell", "A MB/s", "B MB/s", "Pairs", "B/A time (95% interval)", "p adjusted", "Verdict"]
+    assert list(rows[0]) == [
+        "Cell", "A MB/s", "B MB/s", "Pairs", "B/A time (95% interval)", "p adjusted", "Could see", "Verdict"
+    ]  # fmt: skip
     assert [row["Cell"] for row in rows] == DUET_BY_RATIO
     by_cell = {row["Cell"]: row for row in rows}
     verdicts = {cell: verdict for cell, verdict, _, _ in DUET_CELLS}
@@ -179,6 +182,7 @@ def test_duet_table_is_sorted_by_ratio_and_carries_the_verdicts(duet_report):
     slower = by_cell["request.files-werkzeug-1hop-8MB"]
     assert slower["B/A time (95% interval)"] == "1.500× (1.450 … 1.550)"
     assert (slower["Pairs"], slower["p adjusted"]) == ("10", "0.002")
+    assert slower["Could see"] == DASH  # a run from before paired_mde
     assert float(slower["A MB/s"]) == pytest.approx(1.5 * float(slower["B MB/s"]), rel=0.01)
     over = by_cell["request.form-gunicorn-1hop-8MB"]
     assert (over["A MB/s"], over["B MB/s"], over["B/A time (95% interval)"], over["p adjusted"]) == (
