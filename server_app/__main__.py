@@ -1,6 +1,7 @@
 """Serve server_app: python -m server_app --port N --upload-dir D [--next-hop URL]."""
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,6 +26,13 @@ def _directory(text):
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a directory path, got an empty string")
     return Path(text).resolve()
+
+
+def _server_args(text):
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} cannot be split as a shell would: {exc}") from None
 
 
 def parse_args(argv=None):
@@ -79,6 +87,14 @@ def parse_args(argv=None):
         help="uWSGI only: also listen on PORT in the uwsgi protocol, for nginx's uwsgi_pass (HTTP stays on --port)",
     )
     parser.add_argument(
+        "--server-args",
+        type=_server_args,
+        default=(),
+        metavar="ARGS",
+        help="the deployment's own settings, one string as a shell would split it, given to the server after "
+        "the suite's (e.g. '--workers 4 --worker-class gthread' for gunicorn); not for werkzeug",
+    )
+    parser.add_argument(
         "--durable",
         action="store_true",
         help="fsync each stored upload and its directory before answering (a 200 means the bytes are on the disk)",
@@ -121,6 +137,7 @@ def main(argv=None):
         args.idle_timeout,
         args.config["UPLOAD_LIMIT"],
         args.uwsgi_socket,
+        args.server_args,
     )
     serve(args.deployment, options, args.config)
 

@@ -31,6 +31,7 @@ class ServeOptions:
     idle_timeout: int = IDLE_TIMEOUT
     body_limit: int = None  # UPLOAD_LIMIT: a server that buffers the body itself is given it too
     uwsgi_socket: int = None  # uWSGI also listens there in its own protocol (nginx's uwsgi_pass)
+    server_args: tuple = ()  # the user's own settings of the server (--server-args), after the suite's
 
 
 # Stand-ins for what differs from server to server, so that recorded settings compare across runs.
@@ -64,9 +65,20 @@ class Deployment:
     @property
     def settings(self) -> dict:
         """Return what the server is really given with the default options: its command's flags, parsed."""
+        return self.settings_with(())
+
+    def settings_with(self, server_args) -> dict:
+        """Return what the server is really given with these settings of the user's (--server-args)."""
         if self.command is None:
             return {"program": "werkzeug.serving.run_simple", **WERKZEUG_OPTIONS}
-        return command_settings(self.command(RECORDED_OPTIONS))
+        return command_settings(self.argv(RECORDED_OPTIONS, tuple(server_args)))
+
+    def argv(self, options: ServeOptions, server_args=None) -> list:
+        """Return the command line that serves the app: the suite's settings, then the user's, then the app
+        (a later flag wins in gunicorn's, uWSGI's and waitress's parsers)."""
+        argv = self.command(options)
+        extra = list(options.server_args if server_args is None else server_args)
+        return [*argv[:-1], *extra, argv[-1]] if argv[-1] == APP else [*argv, *extra]
 
 
 def command_settings(argv) -> dict:
@@ -197,7 +209,12 @@ def serve(name: str, options: ServeOptions, config: dict):
 
         run_simple(options.host, options.port, create_app(config), **WERKZEUG_OPTIONS)
         return
-    argv = deployment.command(options)
+    if options.server_args and deployment.command is None:
+        raise SystemExit(
+            f"--server-args {' '.join(options.server_args)!r}: the {name} server runs in this process and takes no "
+            "command-line settings; give them to gunicorn, uwsgi, uwsgi-seed or waitress"
+        )
+    argv = deployment.argv(options)
     started_with = padded_size()  # before the environment grows: the size a duet chose (server_app.padding)
     os.environ[ENV_VAR] = to_environment(config)  # read by server_app.wsgi in the exec'd server
     if started_with is not None:
