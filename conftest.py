@@ -4,4 +4,4 @@ import pytest
 
 pytest.register_assert_rewrite("fixtures")
 
-pytest_plugins = ["fixtures.processes.servers", "fixtures.plugin"]
+pytest_plugins = ["fixtures.server_plugin", "fixtures.plugin"]

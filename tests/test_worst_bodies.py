@@ -7,8 +7,8 @@ import hashlib
 import pytest
 import requests
 
-from fixtures.processes.servers import watch_logs
 from fixtures.report.document import report_markdown
+from fixtures.server_plugin import watch_logs
 from fixtures.uploads.bodies import ANSWERS, CONTENT_TYPE, SHAPES, build
 from server_app.deployments import DEPLOYMENTS
 from server_app.receiving import MULTIPART_ENDPOINTS

@@ -1,0 +1,77 @@
+"""A duet that answers: which way its verdict reads (--upload-baseline), and how small a change each cell could
+have seen (paired_mde)."""
+
+import math
+import random
+
+import pytest
+
+from fixtures.run import duet
+from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, judge, table_lines
+from fixtures.run.stats import detectable_ratio, paired_ratio
+from fixtures.run.verdicts import DUET_MIN_EFFECT
+from tests.conftest import upload_args
+from tests.data.slow_endpoint import make as make_slowed_checkout
+from tests.test_duet import DUET_CELL, cell, cells_of
+
+
+@pytest.mark.slow
+def test_a_baseline_duet_reads_this_checkout_relative_to_the_baseline_and_gates_on_it(run_matrix, tmp_path):
+    slowed = tmp_path / "slowed"
+    make_slowed_checkout(slowed, 3.0)  # the baseline is the slow one: this checkout is faster than it
+    result, run = run_matrix(
+        *DUET_CELL, *upload_args(methods="request.stream-chunked", baseline=slowed, fail_on="slower", cell_time=1)
+    )
+    assert result.returncode == 0, result.stdout[-3000:]  # faster than the baseline is no regression of this checkout
+    [cell] = cells_of(run).values()
+    assert cell["verdict"] == FASTER and cell["paired_ratio_of"] == "A/B" and cell["paired_ratio_ci_high"] < 1
+    assert run["upload_bench"]["duet"]["ratio"] == "A/B"
+    assert "duet verdicts (A (this checkout) relative to the baseline B (" in result.stdout
+    assert "A/B time (95% CI)" in result.stdout
+
+
+def test_the_baseline_turns_the_ratio_and_the_verdict_round():
+    a = [1.0 + i / 100 for i in range(20)]
+    against, baseline = cell(a, 1.3, seed=1), cell(a, 1.3, seed=1)  # B takes 1.3 times as long as A
+    baseline.way = duet.direction("main", baseline=True)
+    judge([against, baseline])
+    assert against.verdict == SLOWER and against.ratio == pytest.approx(1.3, rel=0.05)
+    assert baseline.verdict == FASTER and baseline.ratio == pytest.approx(1 / against.ratio)
+    assert (baseline.low, baseline.high) == pytest.approx((1 / against.high, 1 / against.low))
+    assert baseline.way.reading == "A (this checkout) relative to the baseline B (main)"
+    assert any(
+        line.startswith("duet verdicts (A (this checkout) relative to the baseline B (main))")
+        for line in table_lines([baseline])
+    )
+
+
+def test_a_cells_detectable_ratio_is_flagged_with_the_power_it_promises():
+    rng = random.Random(3)
+    pairs, spread, alpha = 20, 0.05, 0.01
+    noise = [[math.exp(rng.gauss(0, spread)) for _ in range(pairs)] for _ in range(60)]
+    a = [1.0] * pairs
+    seen = sorted(detectable_ratio(a, b, alpha) for b in noise)
+    detectable = seen[len(seen) // 2]  # a typical cell's, from its own pairs
+    assert 1.02 < detectable < 1.10
+    flagged_share = (
+        sum(
+            paired_ratio(a, [detectable * math.exp(rng.gauss(0, spread)) for _ in range(pairs)]).p <= alpha
+            for _ in range(300)
+        )
+        / 300
+    )
+    assert 0.65 < flagged_share < 0.93  # 80% asked; the signed-rank test is a little weaker than the normal one
+    assert detectable_ratio(a[:3], noise[0][:3], alpha) == math.inf  # 3 pairs cannot reach p = 0.01
+
+
+def test_every_judged_cell_says_what_it_could_have_seen_and_the_summary_splits_the_inconclusive():
+    a = [1.0 + i / 100 for i in range(20)]
+    steady, noisy = cell(a, 1.0, seed=1, name="steady", jitter=0.005), cell(a, 1.0, seed=2, name="noisy", jitter=0.4)
+    judge([steady, noisy])
+    assert steady.detectable == pytest.approx(1 + DUET_MIN_EFFECT)  # never below the minimum effect
+    assert noisy.detectable > 1.25 and noisy.verdict == INCONCLUSIVE and steady.verdict == UNCHANGED
+    assert steady.record()["paired_mde"] == steady.detectable
+    lines = table_lines([steady, noisy])
+    assert "1 only beyond ×1.25: noisy" in lines[-2]
+    assert lines[-1].startswith("inconclusive: 0 could have flagged a change of ×1.1 and did not, 1 could not have;")
+    assert "the 95% interval of 0 lies within ×1.1 either way" in lines[-1]
