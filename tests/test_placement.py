@@ -1,15 +1,16 @@
 """A duet's placement: both sides' processes really run on the CPUs, hash seed and layout it names."""
 
 import os
+import shutil
+import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 
 from fixtures import ROOT
-from fixtures.processes.bytecode import ENV, BytecodeCache
+from fixtures.processes.bytecode import compile_checkout, holds
 from fixtures.processes.client_process import ClientProcess
 from fixtures.processes.placement import (
     CLIENT,
@@ -88,23 +89,22 @@ def test_a_placed_server_and_client_run_where_the_placement_says(server_factory)
         server_factory.stop(server)
 
 
-def test_a_duets_bytecode_cache_holds_both_packages_and_every_placed_process_reads_it(tmp_path, server_factory):
-    cache = BytecodeCache(tmp_path / "bytecode")
-    assert cache.compile(ROOT, sys.executable) is None
-    compiled = {(p.parent.name, p.name.split(".")[0]) for p in cache.path.rglob("*.pyc")}
+def test_a_checkouts_bytecode_is_compiled_where_its_processes_load_it(tmp_path):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "server_app", checkout / "server_app", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "fixtures", checkout / "fixtures", ignore=shutil.ignore_patterns("__pycache__"))
+    assert not holds(checkout, "server_app")
+    assert compile_checkout(checkout, sys.executable) is None
+    compiled = {(p.parent.parent.name, p.name.split(".")[0]) for p in checkout.rglob("__pycache__/*.pyc")}
     assert {("server_app", "deployments"), ("fixtures", "session"), ("uploads", "clients")} <= compiled
-    assert not list((tmp_path / "bytecode").rglob("__pycache__"))  # the checkout's own are not where it writes
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import server_app.deployments as m; print(m.__cached__)"],
+        cwd=checkout,
+        env={**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(loaded).exists() and Path(loaded).is_relative_to(checkout)  # the .pyc it loads is the compiled one
     (tmp_path / "not-a-checkout").mkdir()
-    assert "compileall failed" in cache.compile(tmp_path / "not-a-checkout", sys.executable)
-    server_factory.placement = replace(FREE_PLACEMENT, pycache_prefix=str(cache.path))
-    try:
-        server = server_factory.spawn("werkzeug")
-    finally:
-        server_factory.placement = FREE_PLACEMENT
-    try:
-        environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
-        assert f"{ENV}={cache.path}".encode() in environ
-    finally:
-        server_factory.stop(server)
-    cache.close()
-    assert not cache.path.exists()
+    assert "compileall failed" in compile_checkout(tmp_path / "not-a-checkout", sys.executable)
