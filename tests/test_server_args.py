@@ -5,7 +5,7 @@ import pytest
 
 from fixtures.processes.servers import ServerStartError
 from server_app.deployments import APP, DEPLOYMENTS, RECORDED_OPTIONS
-from tests.conftest import ONE_ROUND_AT_1MB, parsed, refusal, upload_args
+from tests.conftest import ONE_ROUND_AT_1MB, parsed, refusal, upload_args, wait_for
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,8 @@ def test_a_server_runs_with_the_settings_given_and_refuses_bad_ones_in_its_own_w
     try:
         server = server_factory.spawn("gunicorn")
         try:
-            assert len(server.processes()) == 1 + 3  # the arbiter and the three workers asked for
+            # the arbiter and the three workers asked for (it answers once one worker is up)
+            wait_for(lambda: len(server.processes()) == 1 + 3, "gunicorn's arbiter and its three workers", timeout=30)
         finally:
             server_factory.stop(server)
         server_factory.server_args = {"gunicorn": ("--workers", "nope")}
