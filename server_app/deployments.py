@@ -189,6 +189,10 @@ DEPLOYMENTS = {
 }
 
 
+# the deployments that take settings of the user's (--server-args): those whose server is a command of its own
+SETTABLE = tuple(name for name, deployment in DEPLOYMENTS.items() if deployment.command is not None)
+
+
 def get(name: str) -> Deployment:
     try:
         return DEPLOYMENTS[name]
@@ -212,7 +216,7 @@ def serve(name: str, options: ServeOptions, config: dict):
     if options.server_args and deployment.command is None:
         raise SystemExit(
             f"--server-args {' '.join(options.server_args)!r}: the {name} server runs in this process and takes no "
-            "command-line settings; give them to gunicorn, uwsgi, uwsgi-seed or waitress"
+            f"command-line settings; give them to one of {', '.join(SETTABLE)}"
         )
     argv = deployment.argv(options)
     started_with = padded_size()  # before the environment grows: the size a duet chose (server_app.padding)
