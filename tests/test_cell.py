@@ -48,10 +48,18 @@ class Benchmark:
 
 
 class Session:
-    """The totals and rate book a cell reports to."""
+    """What the session does with a cell's outcome: keeps it (a cell hands back one, however it ended)."""
 
     def __init__(self):
-        self.totals = {"bytes_sent": 0, "bytes_received": 0, "md5_checked": 0, "md5_mismatches": 0}
+        self.outcomes = []
+
+    def collect(self, outcome):
+        self.outcomes.append(outcome)
+
+    @property
+    def totals(self):
+        (outcome,) = self.outcomes
+        return outcome.tally
 
 
 @pytest.fixture
@@ -63,7 +71,7 @@ def datafile(data_files):
 def run_cell(datafile, target_dir, rule, transfer=None):
     benchmark, session = Benchmark(), Session()
     transfer = transfer or DiskTransfer(datafile, target_dir)
-    with CellRun(session, None, benchmark, "disk", transfer, datafile, rule) as run:
+    with CellRun(session.collect, None, benchmark, "disk", transfer, datafile, rule) as run:
         benchmark.pedantic(run.round, setup=run.setup, teardown=run.teardown, rounds=run.rounds)
     return run, benchmark, session
 
@@ -110,7 +118,7 @@ def test_a_cell_runs_each_step_once_per_round_and_verifies_every_round(datafile,
     assert len(run.durations) == 4
     assert run.verified == 4 == benchmark.extra_info["md5_verified"]
     # the warm-up is verified too, and counted in the totals, but not as a timed round
-    assert session.totals["md5_checked"] == 5 and session.totals["bytes_received"] == 5 * datafile.size
+    assert session.totals.md5_checked == 5 and session.totals.bytes_received == 5 * datafile.size
     assert list(tmp_path.iterdir()) == []
     info = benchmark.extra_info
     assert info["median_ci_low"] <= statistics.median(run.durations) <= info["median_ci_high"]
@@ -144,7 +152,7 @@ def test_the_collector_is_off_during_a_cells_rounds_and_back_after_it(datafile, 
         transfer.datafile = None  # the warm-up fails: the cell ends from inside its __enter__
     benchmark = Benchmark()
     ends = pytest.raises(pytest.fail.Exception, match="disk failed") if failing else contextlib.nullcontext()
-    with ends, CellRun(Session(), None, benchmark, "disk", transfer, datafile, RoundsRule(fixed=3)) as run:
+    with ends, CellRun(Session().collect, None, benchmark, "disk", transfer, datafile, RoundsRule(fixed=3)) as run:
         benchmark.pedantic(run.round, setup=run.setup, teardown=run.teardown, rounds=run.rounds)
     assert transfer.collecting and not any(transfer.collecting)  # warm-up and rounds alike
     assert gc.isenabled()
@@ -170,10 +178,10 @@ def test_an_md5_mismatch_fails_the_cell_and_is_counted(datafile, tmp_path):
     benchmark, session = Benchmark(), Session()
     with pytest.raises(pytest.fail.Exception, match="md5 mismatch for 1MB"):
         with CellRun(
-            session, None, benchmark, "disk", CorruptingDisk(datafile, tmp_path), datafile, RoundsRule(fixed=4)
+            session.collect, None, benchmark, "disk", CorruptingDisk(datafile, tmp_path), datafile, RoundsRule(fixed=4)
         ) as run:
             benchmark.pedantic(run.round, setup=run.setup, teardown=run.teardown, rounds=run.rounds)
-    assert session.totals["md5_mismatches"] == 1
+    assert session.totals.md5_mismatches == 1
     assert list(tmp_path.iterdir()) == []
 
 

@@ -13,7 +13,9 @@ from fixtures.processes.client_process import ClientProcess
 from fixtures.processes.containers import MODES
 from fixtures.run.limits import BEATEN, WITHIN_NOISE
 from fixtures.run.matrix import MARGIN, Cell, RateBook, cells, chains_for
-from fixtures.run.summary import fraction_text, interval_text
+from fixtures.run.outcome import Tally
+from fixtures.run.record import Record
+from fixtures.run.summary import Finished, fraction_text, interval_text, write_table
 from fixtures.uploads.bodies import PLAIN, SHAPES
 from fixtures.uploads.clients import UploadFailed
 from fixtures.uploads.framing import framing_of
@@ -168,13 +170,13 @@ def test_the_rate_book_skips_a_size_its_smaller_rate_cannot_fit():
 
 def test_the_table_shows_the_interval_as_rates_and_marks_a_fraction_above_the_limit():
     info = {"bytes": 16 * MiB, "median_ci_low": 0.1, "median_ci_high": 0.2}
-    assert interval_text(info) == "80-160"
-    assert interval_text({"bytes": MiB}) == "-"
-    assert interval_text({**info, "concurrency": 4}) == "320-640"  # four uploads at once: the batch's rate
-    assert fraction_text({"fraction_of_socket_limit": 0.5}) == "0.50"
-    assert fraction_text({"fraction_of_socket_limit": 1.02, "limit_check": WITHIN_NOISE}) == "1.02~"
-    assert fraction_text({"fraction_of_socket_limit": 1.5, "limit_check": BEATEN}) == "1.50!"
-    assert fraction_text({}) == "-"
+    assert interval_text(Record(info)) == "80-160"
+    assert interval_text(Record({"bytes": MiB})) == "-"
+    assert interval_text(Record({**info, "concurrency": 4})) == "320-640"  # four uploads at once: the batch's rate
+    assert fraction_text(Record({"fraction_of_socket_limit": 0.5})) == "0.50"
+    assert fraction_text(Record({"fraction_of_socket_limit": 1.02, "limit_check": WITHIN_NOISE})) == "1.02~"
+    assert fraction_text(Record({"fraction_of_socket_limit": 1.5, "limit_check": BEATEN})) == "1.50!"
+    assert fraction_text(Record({})) == "-"
 
 
 @pytest.mark.slow
@@ -223,3 +225,30 @@ def test_splits_cut_requests_bodies_only_and_mark_their_ids():
     assert split and all(c.method.library == "requests" and c.integrity_only for c in split)
     assert "request.files-split-delimiters-uwsgi-1hop-1MB" in [c.id for c in split]
     assert not any(c.integrity_only for c in matrix if c.method.split == "library")
+
+
+class Lines:
+    """The part of pytest's terminal reporter the summary writes to."""
+
+    def __init__(self):
+        self.lines = []
+
+    def section(self, title):
+        self.lines.append(f"== {title}")
+
+    def line(self, text, **markup):
+        self.lines.append(text)
+
+
+def test_the_terminal_summary_reads_records_and_totals_not_the_session():
+    info = {"bytes": 16 * MiB, "concurrency": 4, "median_s": 0.15, "median_ci_low": 0.1, "median_ci_high": 0.2}
+    info["throughput_MBps"] = Record(info).rate()
+    over = {"test": "t.py::test_upload[request.form-werkzeug-1hop-16MB]", "reason": "went over"}
+    tally = Tally(bytes_sent=64 * MiB, bytes_received=64 * MiB, md5_checked=4, refused=2)
+    out = Lines()
+    write_table(out, Finished({"t.py::test_upload[x-16MB]": (5, Record(info))}, tally, [], [over]))
+    (row,) = [line for line in out.lines if line.startswith("x-16MB")]
+    assert row.split()[1:4] == ["426.7", "320-640", "5"]  # four uploads at once: the rate and its interval agree
+    assert "md5 checked: 4, mismatches: 0; bytes sent 67,108,864, stored 67,108,864; " in "\n".join(out.lines)
+    assert "worst-case bodies refused as expected: 2" in "\n".join(out.lines)
+    assert any("request.form-werkzeug-1hop-16MB: went over" in line for line in out.lines)
