@@ -18,6 +18,9 @@ FLAGS = {
     "DEPLOYMENT": ("deployment", "--deployment"),
     "TEST_ENDPOINTS": ("test_endpoints", "--test-endpoints"),
     "IDLE_TIMEOUT": ("idle_timeout", "--idle-timeout"),
+    "APP": ("app", "--app"),
+    "APP_PATH": ("app_path", "--app-path"),
+    "FORWARD_ANY_PATH": ("forward_any_path", "--forward-any-path"),
     "RELAY_READ_TIMEOUT": ("worker_timeout", "--worker-timeout"),
 }
 
@@ -100,6 +103,20 @@ def parse_args(argv=None):
         help="fsync each stored upload and its directory before answering (a 200 means the bytes are on the disk)",
     )
     parser.add_argument(
+        "--app",
+        default=None,
+        metavar="MODULE:NAME",
+        help="serve this WSGI app of your own instead of server_app (NAME() calls a factory); GET /health is "
+        "answered before it, every other request goes to it untouched",
+    )
+    parser.add_argument("--app-path", type=_directory, default=None, help="the directory --app is imported from")
+    parser.add_argument(
+        "--forward-any-path",
+        action="store_true",
+        help="as a relay (--next-hop): forward a POST or PUT of any path with its query and headers, and answer "
+        "with the next hop's answer as it came (in front of an app of your own)",
+    )
+    parser.add_argument(
         "--test-endpoints",
         action="store_true",
         help="add POST /test/allocate?mb=N, which holds N MiB: for testing the memory measurement",
@@ -117,6 +134,13 @@ def parse_args(argv=None):
         args.config = settings({key: getattr(args, dest) for key, (dest, _) in FLAGS.items()})
     except ConfigError as exc:
         parser.error(f"{FLAGS[exc.key][1]}: {exc}" if exc.key in FLAGS else str(exc))
+    if args.app:  # a clear usage error here, not a worker that fails to boot after the exec
+        from .hosting import HostError, load
+
+        try:
+            load(args.app, args.app_path)
+        except HostError as exc:
+            parser.error(f"--app: {exc}")
     return args
 
 
@@ -124,7 +148,8 @@ def main(argv=None):
     args = parse_args(argv)
     print(
         f"server_app: {args.deployment} on http://{args.host}:{args.port} "
-        f"upload_dir={args.upload_dir} next_hop={args.next_hop}"
+        + (f"serving {args.app} " if args.app else "")
+        + f"upload_dir={args.upload_dir} next_hop={args.next_hop}"
         + (" profiling=allowed" if args.allow_profiling else ""),
         flush=True,
     )

@@ -64,6 +64,13 @@ def _name(value):
     raise TypeError
 
 
+def _app_spec(value):
+    module, colon, name = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if colon and module.strip() and name.strip() and " " not in value:
+        return value
+    raise TypeError
+
+
 def _optional(check):
     return lambda value: None if value is None else check(value)
 
@@ -101,6 +108,19 @@ KEYS = {
         _positive_number,
         "a positive number of seconds a relay waits for the next hop's answer once it "
         "has sent the body (a slow method at the final hop takes long to finish)",
+    ),
+    "APP": (
+        None,
+        _optional(_app_spec),
+        "null, or MODULE:NAME of a WSGI app of your own (NAME() calls a factory): this server then serves it, "
+        "answering GET /health itself and handing every other request to that app (server_app.hosting)",
+    ),
+    "APP_PATH": (None, _optional(_path), "null, or the directory APP is imported from (first on sys.path)"),
+    "FORWARD_ANY_PATH": (
+        False,
+        _bool,
+        "true or false: a relay forwards a POST or PUT of any path, with its query and the client's headers, and "
+        "answers with the next hop's answer as it came (in front of an app of your own)",
     ),
     "IDLE_TIMEOUT": (
         IDLE_TIMEOUT,

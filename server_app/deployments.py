@@ -210,8 +210,10 @@ def serve(name: str, options: ServeOptions, config: dict):
         from werkzeug.serving import run_simple
 
         from . import create_app
+        from .hosting import hosted
 
-        run_simple(options.host, options.port, create_app(config), **WERKZEUG_OPTIONS)
+        app = hosted(config) if config["APP"] else create_app(config)
+        run_simple(options.host, options.port, app, **WERKZEUG_OPTIONS)
         return
     if options.server_args and deployment.command is None:
         raise SystemExit(

@@ -59,6 +59,41 @@ class BodyReader:
         return block
 
 
+# Headers of one connection only (RFC 9110 7.6.1), and those requests sets itself for the body it sends.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+SET_BY_REQUESTS = {"host", "content-length"}
+# What a relay hands back of the next hop's answer besides its body (requests has already decoded the body).
+ANSWER_HEADERS = ("Content-Type", "Location")
+
+
+@bp.route("/<path:path>", methods=["POST", "PUT"])
+def forward(path):
+    """Forward a POST or PUT of any path to the next hop, query and end-to-end headers kept, and answer with
+    its status and body as they came: in front of an app of your own (FORWARD_ANY_PATH), whose answers are its own."""
+    if not current_app.config["FORWARD_ANY_PATH"]:
+        abort(404, f"no such upload path {request.path!r}: a relay forwards /upload/<endpoint>")
+    length = request.content_length
+    if length is None:
+        abort(411, "the relay needs a Content-Length to forward: this server does not de-chunk a chunked body")
+    url = f"{current_app.config['NEXT_HOP'].rstrip('/')}/{path}"
+    query = request.query_string.decode("latin-1")
+    if query:
+        url += f"?{query}"
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | SET_BY_REQUESTS}
+    body = BodyReader(request.stream, length)
+    timeout = (current_app.config["IDLE_TIMEOUT"], current_app.config["RELAY_READ_TIMEOUT"])
+    try:
+        downstream = requests.request(
+            request.method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    except ClientBodyError as exc:
+        raise exc.cause from None
+    except requests.RequestException as exc:
+        abort(502, f"next hop {url} failed after {body.forwarded} of {length} bytes: {exc}")
+    kept = {name: downstream.headers[name] for name in ANSWER_HEADERS if name in downstream.headers}
+    return downstream.content, downstream.status_code, kept
+
+
 @bp.post("/upload/<endpoint>")
 def relay(endpoint):
     if endpoint not in ENDPOINTS:

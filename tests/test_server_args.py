@@ -71,5 +71,5 @@ def test_a_run_records_the_settings_and_stops_on_settings_the_server_refuses(run
     result, _ = run_matrix(*cell, "--upload-server-args=gunicorn=--workers nope")
     assert result.returncode == 4, result.stdout[-3000:]
     said = result.stdout + result.stderr
-    assert "--upload-server-args=gunicorn=--workers nope: gunicorn does not start with these settings" in said
+    assert "--upload-server-args=gunicorn=--workers nope: gunicorn does not start with it" in said
     assert "invalid int value: 'nope'" in said
