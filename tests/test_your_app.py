@@ -2,6 +2,7 @@
 byte without touching it, and what it cannot be run with refused by name."""
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -117,6 +118,47 @@ def test_what_an_app_stored_is_read_back_or_its_digest_checked_and_no_check_is_s
         assert summary["md5_checked"] >= 2 and summary["md5_mismatches"] == 0 and "unchecked" not in summary
 
 
+def git(*args, cwd):
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=cwd, check=True, capture_output=True
+    )
+
+
+@pytest.mark.slow
+def test_a_duet_of_the_apps_revisions_flags_a_slowed_one_and_nothing_in_an_unchanged_one(run_matrix, tmp_path):
+    repository = tmp_path / "service"
+    (repository / "app").mkdir(parents=True)
+    shutil.copy(EXAMPLE, repository / "app")
+    (repository / ".gitignore").write_text("app/stored/\n")
+    git("init", "-q", cwd=repository)
+    git("add", "-A", cwd=repository)
+    git("commit", "-qm", "as it was", cwd=repository)
+    source = repository / "app" / "upload_app.py"
+    slowed = "    time.sleep(0.02)  # a revision that makes every upload 20 ms slower\n    document.save("
+    source.write_text("import time\n" + source.read_text().replace("    document.save(", slowed))
+    git("commit", "-qam", "slower", cwd=repository)
+    duet = (
+        *ONE_ROUND[:2],
+        *upload_args(sizes="256KB", deployments="werkzeug,gunicorn", hops=1, contents="random"),
+        *EXAMPLE_OPTIONS,
+        f"--upload-app-path={repository / 'app'}",
+        f"--upload-app-stored={repository / 'app' / 'stored'}",
+    )
+    result, run = run_matrix(*duet, "--upload-app-baseline=HEAD~1")  # the slowed revision, against the one before
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "duet verdicts (A (your app as it is) relative to the baseline B (your app at HEAD~1)): 4 slower" in (
+        result.stdout
+    )
+    assert run["upload_bench"]["duet"]["sides"]["B"]["app_ref"] == "HEAD~1"
+    result, run = run_matrix(*duet, "--upload-app-against=HEAD")  # the same revision on both sides
+    assert result.returncode == 0, result.stdout[-3000:]
+    verdicts = {c["verdict"] for c in run["upload_bench"]["duet"]["cells"]}
+    assert "slower" not in verdicts and "faster" not in verdicts
+    listed = subprocess.run(["git", "worktree", "list"], cwd=repository, capture_output=True, text=True).stdout
+    assert len(listed.splitlines()) == 1  # B's worktree removed, only the repository's own is left
+    assert not [p for p in (repository / "app" / "stored").rglob("*") if p.is_file()]
+
+
 @pytest.mark.slow
 def test_an_app_that_cannot_be_imported_stops_the_run_as_a_usage_error(run_matrix, tmp_path):
     result, _ = run_matrix(*ONE_ROUND, "--upload-app=no_such_module:app", f"--upload-app-path={tmp_path}")
@@ -139,6 +181,12 @@ def test_an_app_that_cannot_be_imported_stops_the_run_as_a_usage_error(run_matri
         pytest.param(["--upload-app=a:b", "--upload-against=HEAD"], "--upload-against, --upload-baseline", id="duet"),
         pytest.param(
             ["--upload-app=a:b", "--upload-app-body=raw", "--upload-app-form=a=1"], "has no form fields", id="raw-form"
+        ),
+        pytest.param(
+            ["--upload-app=a:b", "--upload-app-baseline=no-such-ref"], "not a branch, tag or commit", id="ref"
+        ),
+        pytest.param(
+            ["--upload-app=a:b", "--upload-app-baseline=HEAD", "--upload-app-against=HEAD"], "give one side B", id="two"
         ),
     ],
 )
