@@ -28,6 +28,9 @@ SUBSTITUTES = (
     (re.compile(r"^(--upload-against-python=)\.tox/[\w.-]+$"), "--upload-against-python={python}"),
     # an image built by `python -m fixtures.processes.container_image NAME` (minutes, podman)
     (re.compile(r"^--upload-container-image=localhost/.*$"), ""),
+    # docs/ci.md's gate runs beside your app's checkout (../app/), against its base branch on the CI's remote
+    (re.compile(r"^(--upload-app-(path|stored)=)\.\./app/"), r"\1"),
+    (re.compile(r"^(--upload-app-baseline=)origin/main$"), r"\1HEAD"),
 )
 
 
