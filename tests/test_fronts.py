@@ -6,9 +6,9 @@ from collections import Counter
 import pytest
 import requests
 
-from fixtures.processes import fronts
+from fixtures.processes import front_template, fronts
 from fixtures.processes.chains import Chains
-from tests.conftest import UPLOAD_CELLS, alive, server_pids, upload_args, wait_until_empty
+from tests.conftest import ROOT, UPLOAD_CELLS, alive, refusal, server_pids, upload_args, wait_until_empty
 
 needs_nginx = pytest.mark.skipif(fronts.nginx_binary() is None, reason=fronts.MISSING)
 
@@ -132,3 +132,57 @@ def test_an_over_limit_body_through_a_front_gets_a_whole_413_every_time(server_f
     finally:
         for server in chain.servers:
             server_factory.stop(server)
+
+
+TEMPLATE = ROOT / "examples" / "nginx.conf.template"
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        pytest.param("listen @LISTEN@;", "it has no @UPSTREAM@", id="no-upstream"),
+        pytest.param(
+            "listen @LISTEN@; proxy_pass http://@UPSTREAM@; @PORT@", "@PORT@ is not a placeholder", id="unknown"
+        ),
+    ],
+)
+def test_a_front_config_without_the_runs_placeholders_is_refused_naming_them(tmp_path, text, named):
+    template = tmp_path / "nginx.conf"
+    template.write_text(text)
+    refused = refusal(f"--upload-front-config={template}")
+    assert named in refused and "@LISTEN@, @UPSTREAM@" in refused  # and the placeholders there are
+    assert "cannot be read" in refusal(f"--upload-front-config={tmp_path / 'none.conf'}")
+
+
+def test_the_example_front_config_puts_the_runs_addresses_and_folders_in_the_placeholders(tmp_path):
+    text = front_template.load(TEMPLATE).render("127.0.0.1", 8000, tmp_path, 9000, None, "/etc/uwsgi_params")
+    assert "listen 127.0.0.1:8000;" in text and "proxy_pass http://127.0.0.1:9000;" in text
+    assert f"pid {tmp_path}/nginx.pid;" in text and f"client_body_temp_path {tmp_path}/tmp/client_body;" in text
+    assert [line for line in text.splitlines() if "@" in line and not line.startswith("#")] == []  # all filled
+
+
+@needs_nginx
+def test_nginx_refusing_a_front_config_is_said_in_its_own_words(tmp_path):
+    assert front_template.refusal(front_template.load(TEMPLATE), fronts.nginx_binary()) is None
+    bad = tmp_path / "bad.conf"
+    bad.write_text(TEMPLATE.read_text().replace("worker_processes 1;", "worker_processes 1;\nno_such_directive on;"))
+    refused = front_template.refusal(front_template.load(bad), fronts.nginx_binary())
+    assert 'unknown directive "no_such_directive"' in refused and "DIR/nginx.conf" in refused
+
+
+@needs_nginx
+@pytest.mark.slow
+def test_a_front_of_your_own_config_runs_recorded_and_a_config_nginx_refuses_stops_the_run(run_matrix, tmp_path):
+    cell = (*UPLOAD_CELLS, "--upload-rounds=1", *upload_args(sizes="256KB", hops=1, deployments="uwsgi,waitress"))
+    methods = "--upload-methods=request.stream-chunked"
+    result, run = run_matrix(*cell, methods, f"--upload-front-config={TEMPLATE}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "upload-bench plan: the front nginx-config runs nginx.conf.template (sha256 " in result.stdout
+    fronted = [b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["front"] == front_template.FRONT]
+    assert {i["deployment"] for i in fronted} == {"nginx-config>uwsgi", "nginx-config>waitress"}
+    assert all(i["md5_verified"] == 1 and i["front_settings"]["config"] == TEMPLATE.name for i in fronted)
+    bad = tmp_path / "bad.conf"
+    bad.write_text(TEMPLATE.read_text().replace("client_max_body_size 0;", "client_max_body_size lots;"))
+    result, _ = run_matrix(*cell, methods, f"--upload-front-config={bad}")
+    assert result.returncode == 4, result.stdout[-3000:]
+    assert "--upload-front-config=bad.conf: nginx refuses it:\n" in result.stdout + result.stderr
