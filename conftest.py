@@ -1,7 +1,7 @@
-"""upload-bench: the pytest plugin (fixtures/plugin.py) and the server factory it starts servers with."""
+"""upload-bench: the pytest plugin (fixtures/plugin.py), every hook and fixture of it."""
 
 import pytest
 
 pytest.register_assert_rewrite("fixtures")
 
-pytest_plugins = ["fixtures.server_plugin", "fixtures.plugin"]
+pytest_plugins = ["fixtures.plugin"]

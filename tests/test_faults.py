@@ -18,7 +18,7 @@ import requests
 
 from fixtures.processes import fronts
 from fixtures.processes.chains import Chains
-from fixtures.server_plugin import watch_logs
+from fixtures.server_logs import watch_logs
 from server_app.deployments import DEPLOYMENTS
 from server_app.receiving import ENDPOINTS, MULTIPART_ENDPOINTS
 from tests.conftest import ROOT, wait_until_empty, wait_until_idle

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from fixtures.report.document import report_markdown
-from fixtures.server_plugin import watch_logs
+from fixtures.server_logs import watch_logs
 from fixtures.uploads.bodies import ANSWERS, CONTENT_TYPE, SHAPES, build
 from server_app.deployments import DEPLOYMENTS
 from server_app.receiving import MULTIPART_ENDPOINTS
