@@ -18,8 +18,8 @@ LARGE = "    max_body_chunk = 1024 * 1024\n"
 SMALL = "    max_body_chunk = 8192  # as before the fix of gunicorn issue 2596 (tests/data/gunicorn_small_reads.py)\n"
 
 
-def make(dest: Path) -> Path:
-    """Create the virtualenv at dest and patch its gunicorn; return its interpreter."""
+def make(dest: Path, patch: bool = True) -> Path:
+    """Create the virtualenv at dest and patch its gunicorn (unless told not to); return its interpreter."""
     subprocess.run([sys.executable, "-m", "venv", str(dest)], check=True)
     python = dest / "bin" / "python"
     gunicorn = f"gunicorn=={metadata.version('gunicorn')}"
@@ -32,6 +32,8 @@ def make(dest: Path) -> Path:
             text=True,
         ).stdout.strip()
     )
+    if not patch:
+        return python
     source = unreader.read_text()
     if source.count(LARGE) != 1:
         raise SystemExit(f"{unreader} has no line {LARGE.strip()!r}: this gunicorn reads bodies some other way")
@@ -43,10 +45,13 @@ def make(dest: Path) -> Path:
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tests.data.gunicorn_small_reads", description=__doc__)
     parser.add_argument("dest", type=Path, help="where the virtualenv is made (e.g. .upload-versions/gunicorn-8k)")
+    parser.add_argument(
+        "--as-is", action="store_true", help="leave gunicorn as it is: the same virtualenv, for an A/A control"
+    )
     args = parser.parse_args(argv)
     if args.dest.exists():
         parser.error(f"{args.dest} exists: give a path that does not")
-    print(make(args.dest))
+    print(make(args.dest, patch=not args.as_is))
 
 
 if __name__ == "__main__":
