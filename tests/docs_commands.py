@@ -26,6 +26,8 @@ SUBSTITUTES = (
     (re.compile(r"^(--upload-against=)\$CANDIDATE$"), r"\1HEAD"),  # duet.md's gate of a candidate: any ref
     (re.compile(r"^(--upload-against=)\.\./[\w.-]+$"), r"\1."),  # a clone made by tests.data.slow_endpoint
     (re.compile(r"^(--upload-against-python=)\.tox/[\w.-]+$"), "--upload-against-python={python}"),
+    # a virtualenv made by tests.data.gunicorn_small_reads (duet.md's worked example)
+    (re.compile(r"^(--upload-against-python=)\.upload-versions/[\w.-]+$"), "--upload-against-python={python}"),
     # an image built by `python -m fixtures.processes.container_image NAME` (minutes, podman)
     (re.compile(r"^--upload-container-image=localhost/.*$"), ""),
     # docs/ci.md's gate runs beside your app's checkout (../app/), against its base branch on the CI's remote

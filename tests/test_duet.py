@@ -256,12 +256,12 @@ def test_an_a_a_duet_of_this_machine_flags_at_most_one_cell_in_a_hundred_and_jud
     assert len(cells) > 200
     flagged = duet.flagged(cells, SLOWER) + duet.flagged(cells, FASTER)
     assert len(flagged) <= 0.01 * len(cells)
-    assert [c.name for c in flagged] == ["request.get_data-uwsgi-2hops-256KB"]  # the one docs/duet.md names
+    assert [c.name for c in flagged] == ["request.get_data-uwsgi-2hops-256KB"]  # the one docs/notes/duet-runs.md names
     assert {c.name: c.verdict for c in cells} == recorded
 
 
 def test_the_pairs_of_a_saved_a_a_duet_carry_no_drift_from_one_pair_to_the_next():
-    # what docs/duet.md says of the saved A/A: its pairs are independent, with no drift from one to the next
+    # what docs/notes/duet-runs.md says of the saved A/A: its pairs are independent, with no drift from one to the next
     saved = json.loads((ROOT / "tests" / "data" / "duet-aa.json").read_text())["upload_bench"]["duet"]["cells"]
     lags = []
     for c in saved:
@@ -275,7 +275,7 @@ def test_the_pairs_of_a_saved_a_a_duet_carry_no_drift_from_one_pair_to_the_next(
     average = sum(lags) / len(lags)
     assert len(lags) > 150
     assert -0.2 < average < 0.0  # n independent pairs give about -1/n; drift would make it positive
-    assert round(average, 2) == -0.13  # the figure docs/duet.md gives
+    assert round(average, 2) == -0.13  # the figure docs/notes/duet-runs.md gives
 
 
 def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_agrees():
@@ -283,8 +283,8 @@ def test_a_duet_against_a_slowed_endpoint_flags_its_cells_and_judging_it_again_a
     assert {c.name: c.verdict for c in cells} == recorded
     slower = {c.name for c in duet.flagged(cells, SLOWER)}
     endpoint = {c.name for c in cells if c.name.startswith("request.stream-chunked-")}  # and -generator: one endpoint
-    # docs/duet.md says which: all 18 of the endpoint's cells at 8MB, 17 of 18 at 256KB, and three cells of the
-    # seed's writelines (B/A 0.951, 0.894 and 1.105), which the clone's edits alone do not move
+    # docs/notes/duet-runs.md says which: all 18 of the endpoint's cells at 8MB, 17 of 18 at 256KB, and three cells of
+    # the seed's writelines (B/A 0.951, 0.894 and 1.105), which the clone's edits alone do not move
     assert {c for c in slower & endpoint if c.endswith("-8MB")} == {c for c in endpoint if c.endswith("-8MB")}
     assert len(slower & endpoint) == 35
     others = {c.name for c in duet.flagged(cells, SLOWER) + duet.flagged(cells, FASTER)} - endpoint
