@@ -40,22 +40,22 @@ def test_the_example_app_runs_under_every_deployment_and_hop_count_with_every_up
     deployments = "werkzeug,gunicorn,uwsgi,waitress"
     result, run = run_matrix(
         *ONE_ROUND,
-        *upload_args(sizes="256KB", deployments=deployments, hops="1,2", contents="random,ends-cr"),
+        *upload_args(sizes="256KB", deployments=deployments, hops="1,2", contents="random"),
         *EXAMPLE_OPTIONS,
         f"--upload-app-path={folder}",
         f"--upload-app-stored={folder / 'stored'}",
     )
     assert result.returncode == 0, result.stdout[-3000:]
     cells = app_cells(run)
-    # 4 deployments at 1 and 2 hops, Werkzeug in front of the 3 others: 11 chains x 2 methods x 2 contents
-    assert len(cells) == 44
+    # 4 deployments at 1 and 2 hops, Werkzeug in front of the 3 others: 11 chains x 2 methods (the shapes that break
+    # parsers go to an app in the next test)
+    assert len(cells) == 22
     assert {c["deployment"].split("@")[0] for c in cells if c["hops"] == 1} == set(deployments.split(","))
     assert all(c["md5_verified"] == 1 and c["app_integrity"] == STORED for c in cells)
     assert {c["method"] for c in cells} == {"your app (files=)", "your app (MultipartEncoder)"}
     assert cells[0]["app_headers"] == ["X-Api-Token"] and cells[0]["app_form"] == {"owner": "bench"}
     summary = run["upload_bench"]
-    timed = sum(c["content"] == "random" for c in cells)  # a warm-up and a round; a shape is uploaded once
-    assert summary["md5_checked"] == 2 * timed + (len(cells) - timed) and summary["md5_mismatches"] == 0
+    assert summary["md5_checked"] == 2 * len(cells) and summary["md5_mismatches"] == 0  # a warm-up and a round each
     assert summary["bytes_sent"] == summary["bytes_received"]
     assert not (folder / "stored").exists()  # each upload's file deleted once checked, then the app's folder
 
