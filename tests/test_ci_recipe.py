@@ -14,7 +14,7 @@ from fixtures.run.verdicts import SLOWER
 from tests.conftest import ROOT, SUITE_ENV
 
 WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"
-TINY = ("--upload-sizes=256KB", "--upload-deployments=werkzeug,gunicorn", "--upload-hops=1", "--upload-contents=random")
+TINY = ("--upload-sizes=256KB", "--upload-deployments=gunicorn", "--upload-hops=1", "--upload-contents=random")
 
 
 def steps() -> list:

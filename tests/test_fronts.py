@@ -173,13 +173,13 @@ def test_nginx_refusing_a_front_config_is_said_in_its_own_words(tmp_path):
 @needs_nginx
 @pytest.mark.slow
 def test_a_front_of_your_own_config_runs_recorded_and_a_config_nginx_refuses_stops_the_run(run_matrix, tmp_path):
-    cell = (*UPLOAD_CELLS, "--upload-rounds=1", *upload_args(sizes="256KB", hops=1, deployments="uwsgi,waitress"))
+    cell = (*UPLOAD_CELLS, "--upload-rounds=1", *upload_args(sizes="256KB", hops=1, deployments="uwsgi"))
     methods = "--upload-methods=request.stream-chunked"
     result, run = run_matrix(*cell, methods, f"--upload-front-config={TEMPLATE}")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "upload-bench plan: the front nginx-config runs nginx.conf.template (sha256 " in result.stdout
     fronted = [b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["front"] == front_template.FRONT]
-    assert {i["deployment"] for i in fronted} == {"nginx-config>uwsgi", "nginx-config>waitress"}
+    assert {i["deployment"] for i in fronted} == {"nginx-config>uwsgi"}
     assert all(i["md5_verified"] == 1 and i["front_settings"]["config"] == TEMPLATE.name for i in fronted)
     bad = tmp_path / "bad.conf"
     bad.write_text(TEMPLATE.read_text().replace("client_max_body_size 0;", "client_max_body_size lots;"))
