@@ -1,9 +1,9 @@
 """An app of your own as the final hop: python -m server_app --app MODULE:NAME serves it under any deployment.
 
 The suite needs one thing of a server it starts: GET /health answered by the process tree it started (its pid),
-which is how it knows the server is up and is its own. That one request is answered here; every other request,
-GET /health of a relay's next hop aside, goes to your app untouched, with the environ and start_response the
-server gave.
+which is how it knows the server is up and is its own. That one request is answered here (a GET /health of your
+app's own is not reached); every other request goes to your app untouched, with the environ and start_response
+the server gave.
 """
 
 import importlib

@@ -66,30 +66,42 @@ SET_BY_REQUESTS = {"host", "content-length"}
 ANSWER_HEADERS = ("Content-Type", "Location")
 
 
+def _length() -> int:
+    """Return the client's Content-Length, or answer 411: a relay forwards only a body it can measure."""
+    length = request.content_length
+    if length is None:
+        abort(411, "the relay needs a Content-Length to forward: this server does not de-chunk a chunked body")
+    return length
+
+
+def _send_on(method: str, url: str, headers: dict, length: int, **options):
+    """Stream the client's body of ``length`` bytes on to url; return the next hop's response and the BodyReader."""
+    body = BodyReader(request.stream, length)
+    # A stalled next hop must not pin this relay: urllib3 applies the first timeout to the connect and
+    # to every send of the body (the same idle timeout a client gets), the second to the wait for the
+    # answer, which a slow method at the final hop may make long (--worker-timeout).
+    timeout = (current_app.config["IDLE_TIMEOUT"], current_app.config["RELAY_READ_TIMEOUT"])
+    try:
+        return requests.request(method, url, data=body, headers=headers, timeout=timeout, **options), body
+    except ClientBodyError as exc:
+        raise exc.cause from None  # the client's fault: answered as on a final hop (400, 408)
+    except requests.RequestException as exc:
+        abort(502, f"next hop {url} failed after {body.forwarded} of {length} bytes: {exc}")
+
+
 @bp.route("/<path:path>", methods=["POST", "PUT"])
 def forward(path):
     """Forward a POST or PUT of any path to the next hop, query and end-to-end headers kept, and answer with
     its status and body as they came: in front of an app of your own (FORWARD_ANY_PATH), whose answers are its own."""
     if not current_app.config["FORWARD_ANY_PATH"]:
         abort(404, f"no such upload path {request.path!r}: a relay forwards /upload/<endpoint>")
-    length = request.content_length
-    if length is None:
-        abort(411, "the relay needs a Content-Length to forward: this server does not de-chunk a chunked body")
+    length = _length()
     url = f"{current_app.config['NEXT_HOP'].rstrip('/')}/{path}"
     query = request.query_string.decode("latin-1")
     if query:
         url += f"?{query}"
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | SET_BY_REQUESTS}
-    body = BodyReader(request.stream, length)
-    timeout = (current_app.config["IDLE_TIMEOUT"], current_app.config["RELAY_READ_TIMEOUT"])
-    try:
-        downstream = requests.request(
-            request.method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-        )
-    except ClientBodyError as exc:
-        raise exc.cause from None
-    except requests.RequestException as exc:
-        abort(502, f"next hop {url} failed after {body.forwarded} of {length} bytes: {exc}")
+    downstream, _ = _send_on(request.method, url, headers, length, allow_redirects=False)
     kept = {name: downstream.headers[name] for name in ANSWER_HEADERS if name in downstream.headers}
     return downstream.content, downstream.status_code, kept
 
@@ -98,9 +110,7 @@ def forward(path):
 def relay(endpoint):
     if endpoint not in ENDPOINTS:
         abort(404, f"unknown upload endpoint {endpoint!r}; known: {', '.join(ENDPOINTS)}")
-    length = request.content_length
-    if length is None:
-        abort(411, "the relay needs a Content-Length to forward: this server does not de-chunk a chunked body")
+    length = _length()
     if length == 0:
         abort(400, "empty body: nothing to forward")
     # The target is server-side configuration only: nothing in the request chooses it.
@@ -108,17 +118,7 @@ def relay(endpoint):
     headers = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream")}
     if profiling.active():  # profile every hop: the next one too (it must allow profiling itself)
         headers[profiling.HEADER] = "1"
-    body = BodyReader(request.stream, length)
-    # A stalled next hop must not pin this relay: urllib3 applies the first timeout to the connect and
-    # to every send of the body (the same idle timeout a client gets), the second to the wait for the
-    # answer, which a slow method at the final hop may make long (--worker-timeout).
-    timeout = (current_app.config["IDLE_TIMEOUT"], current_app.config["RELAY_READ_TIMEOUT"])
-    try:
-        downstream = requests.post(url, data=body, headers=headers, timeout=timeout)
-    except ClientBodyError as exc:
-        raise exc.cause from None  # the client's fault: answered as on a final hop (400, 408)
-    except requests.RequestException as exc:
-        abort(502, f"next hop {url} failed after {body.forwarded} of {length} bytes: {exc}")
+    downstream, body = _send_on("POST", url, headers, length)
     try:
         answer = downstream.json()
     except ValueError:
