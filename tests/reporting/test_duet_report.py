@@ -7,7 +7,15 @@ import pytest
 from fixtures.data.sizes import MiB
 from fixtures.report.compare import compared_sources
 from fixtures.report.document import write_report
-from fixtures.report.duet import FOREST_ROWS, duet_forest_figure, forest_note, forest_rows, ratio_ticks, side_text
+from fixtures.report.duet import (
+    FOREST_ROWS,
+    could_see,
+    duet_forest_figure,
+    forest_note,
+    forest_rows,
+    ratio_ticks,
+    side_text,
+)
 from fixtures.report.formatting import DASH
 from fixtures.report.output import MAX_PNG_BYTES as REPORT_MAX_PNG_BYTES
 from fixtures.run.verdicts import FASTER, INCONCLUSIVE, SLOWER
@@ -204,9 +212,15 @@ def test_duet_forest_plot_is_a_small_png_of_the_cells_with_a_ratio(duet_report):
 
 def test_forest_plot_has_a_row_per_cell_by_ratio_a_style_per_verdict_and_the_effect_lines():
     cells = forest_rows(duet_run()["upload_bench"]["duet"]["cells"])
-    fig = duet_forest_figure(sorted(cells, key=lambda c: c["paired_ratio"]), 0.05, "vm; 2026-01-02")
-    [axes] = fig.axes
+    cells = sorted(cells, key=lambda c: c["paired_ratio"])
+    cells[0] = dict(cells[0], paired_mde=1.08)  # the made-up run is from before paired_mde but for this one
+    fig = duet_forest_figure(cells, 0.05, "vm; 2026-01-02")
+    axes, right = fig.axes
     assert [label.get_text() for label in axes.get_yticklabels()] == DUET_BY_RATIO[:4]
+    # the smallest change each row could have seen, beside it on the right
+    assert [label.get_text() for label in right.get_yticklabels()] == [could_see(cell) for cell in cells]
+    assert [label.get_text() for label in right.get_yticklabels()][:2] == ["×1.08", DASH]
+    assert right.get_ylim() == axes.get_ylim()
     assert axes.get_ylim()[0] > axes.get_ylim()[1]  # the first row on top, as in the table
     assert axes.get_xscale() == "log"
     lines = sorted(line.get_xdata()[0] for line in axes.lines if list(line.get_ydata()) == [0, 1])  # axvline
