@@ -2,7 +2,8 @@
 
 A cell keeps Python's collector off during its rounds (fixtures/run/cell.py): a collection of the session's
 heap, which grows with the collected tests and the rounds kept, would otherwise land inside whichever upload
-tripped it. This says how many full collections the run made and how long each took; docs/duet.md cites it.
+tripped it. This says how many full collections the run made and how long each took; docs/notes/duet-runs.md
+("The collector") gives what it found.
 """
 
 import gc
