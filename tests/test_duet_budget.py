@@ -3,6 +3,7 @@ cells after it, and recorded."""
 
 import pytest
 
+from fixtures.option_values import duration
 from fixtures.run.duet_budget import DuetBudget
 from tests.conftest import UPLOAD_CELLS, refusal, upload_args
 
@@ -33,7 +34,17 @@ def test_each_cell_gets_what_is_left_over_the_cells_left():
 
 def test_a_budget_without_a_duet_is_refused_naming_it():
     assert "--upload-duet-budget=60 shares a duet's time among its cells" in refusal("--upload-duet-budget=60")
-    assert "a positive number of seconds" in refusal("--upload-duet-budget=0", "--upload-against=HEAD")
+    allowed = "expected seconds or a duration such as 15m, 1h30m or 90s, above 0 and at most"
+    for bad in ("0", "15x", "-5m", "m"):
+        assert f"'{bad}' is invalid: {allowed}" in refusal(f"--upload-duet-budget={bad}", "--upload-against=HEAD")
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("90", 90.0), ("15m", 900.0), ("1h30m", 5400.0), ("45s", 45.0), ("2.5min", 150.0), ("1h", 3600.0)],
+)
+def test_a_budget_is_seconds_or_a_duration(value, expected):
+    assert duration(value) == expected
 
 
 @pytest.mark.slow
