@@ -1,35 +1,12 @@
-"""A duet's budget (--upload-duet-budget): shared out as the cells run, the time a settled cell left going to the
-cells after it, and recorded."""
+"""A duet's budget (--upload-duet-budget): a duration, refused without a duet, planned, and what the floors
+left of it spent by the second pass (tests/test_duet_second_pass.py has how it is spent)."""
 
 import pytest
 
 from fixtures.option_values import duration
-from fixtures.run.duet_budget import DuetBudget
+from fixtures.run.duet import pairs_floor
+from fixtures.run.rounds import RoundsRule
 from tests.conftest import UPLOAD_CELLS, refusal, upload_args
-
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_each_cell_gets_what_is_left_over_the_cells_left():
-    clock = Clock()
-    budget = DuetBudget(60.0, 4, clock)
-    assert budget.share() == 15.0  # nothing spent: an equal share
-    clock.now += 3.0  # the first cell settled after 3 s of its 15
-    budget.done()
-    assert budget.share() == pytest.approx(19.0)  # its 12 s left go to the three cells after it
-    clock.now += 40.0  # the second took more than its share (its floor of pairs comes first)
-    budget.done()
-    assert budget.share() == pytest.approx(8.5)
-    clock.now += 30.0
-    budget.done()
-    assert budget.share() == 0.0  # spent: the last cell runs its floor of pairs and no more
-    assert budget.record() == {"budget_s": 60.0, "spent_s": pytest.approx(73.0)}
 
 
 def test_a_budget_without_a_duet_is_refused_naming_it():
@@ -56,9 +33,21 @@ def test_a_duet_with_a_budget_plans_it_and_records_what_its_cells_took(run_matri
         "--upload-duet-budget=4",
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "upload-bench plan: the duet shares 4 s among its 2 cells as they run (--upload-duet-budget)" in (
-        result.stdout
+    floor = pairs_floor(2)
+    assert (
+        f"upload-bench plan: the duet runs each cell's floor of {floor} pairs, then spends what is left of the duet's "
+        "budget of 4 s (--upload-duet-budget) on the cells still in doubt" in result.stdout
     )
-    budget = run["upload_bench"]["duet"]["budget"]
-    assert budget["budget_s"] == 4 and budget["spent_s"] > 0
+    duet = run["upload_bench"]["duet"]
+    assert duet["budget"]["budget_s"] == 4 and duet["budget"]["whole"] and duet["budget"]["spent_s"] > 0
     assert "of their budget of 4 s" in result.stdout
+    second = duet["second_pass"]
+    assert second["seconds"] <= 4 and second["in_doubt"] <= 2
+    assert second["pairs"] == sum(v["pairs"] for v in second["visits"])
+    for bench in run["benchmarks"]:  # a cell's pairs beyond its first pass are the second pass's, each checked
+        info = bench["extra_info"]
+        extra = sum(v["pairs"] for v in second["visits"] if v["test"] == bench["fullname"])
+        assert info.get("second_pass_pairs", 0) == extra
+        assert len(bench["stats"]["data"]) == len(info["against_rounds"]) == info["pairs"] == info["md5_verified"]
+        if info["rounds_stopped_by"] == "floor":  # the floor of pairs, or the fewest rounds of the size if more
+            assert info["pairs"] == RoundsRule(size=256 << 10, pairs=floor).minimum + extra
