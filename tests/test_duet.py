@@ -310,7 +310,7 @@ def test_ctrl_c_in_a_duet_stops_both_sides_and_removes_the_worktree(tmp_path, up
     )
     assert existed, output[-3000:]
     pids = server_pids(output)
-    assert len(pids) == 3, output[-3000:]  # A's server, B's server (from the worktree), the limit's receiver
+    assert len(pids) == 2, output[-3000:]  # A's server, B's server (from the worktree): a duet has no limit transfer
     assert alive(pids) == []
     assert not worktree.exists()
     assert (
