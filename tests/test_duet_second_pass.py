@@ -110,15 +110,15 @@ def test_a_change_in_doubt_gets_the_pairs_that_carry_it_past_the_correction():
 
 def test_the_budget_pools_the_cells_time_shares_or_leaves_what_the_whole_duet_did_not_spend():
     options = type("Options", (), {"duet_budget": None, "cell_time": 0.2})
-    pooled = DuetBudget.of(options, 236)
-    assert pooled.left() == pytest.approx(47.2) and not pooled.whole
+    pooled = DuetBudget.of(options)
+    assert pooled.left(236) == pytest.approx(47.2) and not pooled.whole  # the cells that ran, skipped ones not
     clock = Clock()
-    whole = DuetBudget(60.0, 4, clock=clock)
+    whole = DuetBudget(60.0, clock=clock)
     whole.start()
     clock.now += 45.0
-    assert whole.left() == 15.0
+    assert whole.left(236) == 15.0
     clock.now += 30.0
-    assert whole.left() == 0.0  # overrun by the floors: no second pass
+    assert whole.left(236) == 0.0  # overrun by the floors: no second pass
     whole.end()
     clock.now += 5.0
     assert whole.record() == {"budget_s": 60.0, "whole": True, "spent_s": 75.0}
