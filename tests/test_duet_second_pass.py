@@ -207,3 +207,12 @@ def test_a_wrong_md5_in_a_visit_fails_it_naming_the_side_and_leaves_nothing(data
     assert session.outcomes[-1].tally.md5_mismatches == 1
     assert not run.revisitable
     assert [p for side in "ab" for p in (tmp_path / side).iterdir()] == []
+
+
+def test_the_plan_says_where_the_second_pass_time_comes_from():
+    options = type("Options", (), {"duet_budget": None, "cell_time": 0.2})
+    assert DuetBudget.of(options).describe() == "--upload-cell-time (0.2 s) for each cell that runs, pooled"
+    options.duet_budget = 900.0
+    assert DuetBudget.of(options).describe() == (
+        "what is left of the duet's budget of 15 min 00 s (--upload-duet-budget)"
+    )
