@@ -5,10 +5,11 @@ import math
 import random
 
 import pytest
+from scipy.stats import wilcoxon
 
 from fixtures.run import duet
 from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, judge, table_lines
-from fixtures.run.stats import detectable_ratio, paired_ratio
+from fixtures.run.stats import detectable_ratio, paired_ratio, signed_rank_critical
 from fixtures.run.verdicts import DUET_MIN_EFFECT
 from tests.conftest import upload_args
 from tests.data.slow_endpoint import make as make_slowed_checkout
@@ -45,23 +46,46 @@ def test_the_baseline_turns_the_ratio_and_the_verdict_round():
     )
 
 
-def test_a_cells_detectable_ratio_is_flagged_with_the_power_it_promises():
+@pytest.mark.parametrize(
+    "pairs, alpha, wild, least",
+    [
+        pytest.param(20, 0.01, 0.0, 0.7, id="20 pairs at p 0.01"),
+        pytest.param(20, 0.01, 0.15, 0.7, id="20 pairs at p 0.01, 15% of them wild"),
+        # the floor of 292 cells: every pair must point the same way, and 14 pairs stand for a cell's noise roughly
+        # (a normal approximation from their spread is flagged 46% of the time at its ratio, with or without wild)
+        pytest.param(14, 0.05 / 292, 0.0, 0.7, id="the floor of 292 cells"),
+        pytest.param(14, 0.05 / 292, 0.15, 0.5, id="the floor of 292 cells, 15% of them wild"),
+    ],
+)
+def test_a_cells_detectable_ratio_is_flagged_with_the_power_it_promises(pairs, alpha, wild, least):
     rng = random.Random(3)
-    pairs, spread, alpha = 20, 0.05, 0.01
-    noise = [[math.exp(rng.gauss(0, spread)) for _ in range(pairs)] for _ in range(60)]
+
+    def noise():
+        return [math.exp(rng.gauss(0, 0.05 if rng.random() >= wild else 0.25)) for _ in range(pairs)]
+
     a = [1.0] * pairs
-    seen = sorted(detectable_ratio(a, b, alpha) for b in noise)
+    seen = sorted(detectable_ratio(a, noise(), alpha) for _ in range(40))
     detectable = seen[len(seen) // 2]  # a typical cell's, from its own pairs
-    assert 1.02 < detectable < 1.10
-    flagged_share = (
-        sum(
-            paired_ratio(a, [detectable * math.exp(rng.gauss(0, spread)) for _ in range(pairs)]).p <= alpha
-            for _ in range(300)
-        )
-        / 300
-    )
-    assert 0.65 < flagged_share < 0.93  # 80% asked; the signed-rank test is a little weaker than the normal one
-    assert detectable_ratio(a[:3], noise[0][:3], alpha) == math.inf  # 3 pairs cannot reach p = 0.01
+    assert 1.02 < detectable < 1.40
+    flagged_share = sum(paired_ratio(a, [detectable * x for x in noise()]).p <= alpha for _ in range(300)) / 300
+    assert least < flagged_share < 0.97  # 80% asked
+    assert detectable_ratio(a[:3], noise()[:3], alpha) == math.inf  # 3 pairs cannot reach it
+
+
+def test_the_signed_rank_critical_value_is_where_scipys_p_passes():
+    for pairs, alpha in ((8, 0.01), (14, 0.05 / 292), (33, 0.01), (50, 0.05 / 292), (60, 0.001)):
+        critical = signed_rank_critical(pairs, alpha)
+        passing, short = signs_with_sum(pairs, critical), signs_with_sum(pairs, critical - 1)
+        assert wilcoxon(passing).pvalue <= alpha < wilcoxon(short).pvalue
+
+
+def signs_with_sum(pairs: int, total: int) -> list:
+    """Return the ranks 1..pairs, those summing to total positive and the others negative (W+ = total)."""
+    signed, rest = [], total
+    for rank in range(pairs, 0, -1):
+        signed.append(rank if rank <= rest else -rank)
+        rest -= max(signed[-1], 0)
+    return signed
 
 
 def test_every_judged_cell_says_what_it_could_have_seen_and_the_summary_splits_the_inconclusive():
