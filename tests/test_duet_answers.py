@@ -99,3 +99,15 @@ def test_every_judged_cell_says_what_it_could_have_seen_and_the_summary_splits_t
     assert "1 only beyond ×1.25: noisy" in lines[-2]
     assert lines[-1].startswith("inconclusive: 0 could have flagged a change of ×1.1 and did not, 1 could not have;")
     assert "the 95% interval of 0 lies within ×1.1 either way" in lines[-1]
+
+
+def test_the_summary_says_how_many_of_the_cells_that_could_flag_nothing_settled_first():
+    a = [1.0 + i / 100 for i in range(20)]
+    early = cell(a[:6], 1.0, seed=1, name="early", jitter=0.005)  # 6 pairs: settled, but cannot pass 0.05 / 3
+    cut = cell(a[:6], 1.0, seed=2, name="cut", jitter=0.4)
+    full = cell(a, 1.0, seed=3, name="full", jitter=0.005)
+    judge([early, cut, full])
+    assert (early.verdict, early.detectable, cut.verdict) == (UNCHANGED, math.inf, INCONCLUSIVE)
+    assert full.detectable < math.inf
+    summary = table_lines([early, cut, full])[-2]
+    assert "; 2 could flag none (too few pairs: 1 of them settled unchanged first)" in summary
