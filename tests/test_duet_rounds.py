@@ -4,7 +4,7 @@ import math
 import random
 
 from fixtures.run import duet
-from fixtures.run.rounds import SIGHT_P, RoundsRule
+from fixtures.run.rounds import SIGHT_P, SIGHT_SIGN_P, RoundsRule
 from fixtures.run.stats import paired_ratio
 from tests.conftest import noisy
 
@@ -57,3 +57,16 @@ def test_a_duet_cell_whose_pairs_point_both_ways_is_not_pursued():
     fewer = [t * r for t, r in zip(a, [1.3] * 9 + [1 / 1.3] * 7, strict=True)]  # seven of sixteen as far the other way
     assert paired_ratio(a, fewer).p > SIGHT_P and not rule.more(a, 1.0, against=fewer)
     assert rule.why_stopped(a, 1.0, against=fewer) != "pursued"
+
+
+def test_a_duet_cell_whose_pairs_mostly_point_one_way_is_pursued_though_two_far_ones_weigh_on_its_ranks():
+    level = duet.pass_level(236)
+    rule = RoundsRule(cell_time=1.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)
+    floor = rule.minimum
+    a = noisy(floor, 7, spread=0.2)
+    # 12 of 14 pairs 1.3x slower, two far the other way: uploads of A slowed by the machine
+    ratios = [0.3 if n in (2, 9) else 1.3 * math.exp(random.Random(n).uniform(-0.02, 0.02)) for n in range(floor)]
+    slower = [t * r for t, r in zip(a, ratios, strict=True)]
+    paired = paired_ratio(a, slower)
+    assert paired.p > SIGHT_P and paired.sign_p <= SIGHT_SIGN_P  # the ranks alone would not pursue it
+    assert rule.more(a, 2.9, against=slower)  # at its floor, its share spent: only a change in sight goes on
