@@ -70,3 +70,17 @@ def test_a_duet_cell_whose_pairs_mostly_point_one_way_is_pursued_though_two_far_
     paired = paired_ratio(a, slower)
     assert paired.p > SIGHT_P and paired.sign_p <= SIGHT_SIGN_P  # the ranks alone would not pursue it
     assert rule.more(a, 2.9, against=slower)  # at its floor, its share spent: only a change in sight goes on
+
+
+def test_a_budgeted_first_pass_cell_whose_change_went_out_of_sight_says_it_was_pursued_not_stopped_at_its_floor():
+    level = duet.pass_level(236)
+    rule = RoundsRule(cell_time=0.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)  # a budget's first pass
+    floor = rule.minimum
+    a = noisy(floor + 6, 8, spread=0.2)
+    # 12 pairs of the floor 1.1x slower, two a little faster (in sight, short of the level), then six far the other way
+    near = [0.95 if n in (3, 9) else 1.1 * math.exp(random.Random(n).uniform(-0.01, 0.01)) for n in range(floor)]
+    ratios = near + [0.7] * 6
+    b = [t * r for t, r in zip(a, ratios, strict=True)]
+    assert rule.more(a[:floor], 5.0, against=b[:floor])  # pursued past the floor
+    assert not rule.more(a, 5.0, against=b)  # out of sight again: it stops
+    assert rule.why_stopped(a, 5.0, against=b) == "pursued"
