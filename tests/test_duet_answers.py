@@ -8,9 +8,11 @@ import pytest
 from scipy.stats import wilcoxon
 
 from fixtures.run import duet
+from fixtures.run.detectable import detectable_ratio
 from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, judge, table_lines
-from fixtures.run.stats import detectable_ratio, paired_ratio, signed_rank_critical
-from fixtures.run.verdicts import DUET_MIN_EFFECT
+from fixtures.run.rounds import RoundsRule
+from fixtures.run.stats import paired_ratio, signed_rank_critical
+from fixtures.run.verdicts import DUET_MIN_EFFECT, past_effect
 from tests.conftest import upload_args
 from tests.data.slow_endpoint import make as make_slowed_checkout
 from tests.test_duet import DUET_CELL, cell, cells_of
@@ -67,9 +69,48 @@ def test_a_cells_detectable_ratio_is_flagged_with_the_power_it_promises(pairs, a
     seen = sorted(detectable_ratio(a, noise(), alpha) for _ in range(40))
     detectable = seen[len(seen) // 2]  # a typical cell's, from its own pairs
     assert 1.02 < detectable < 1.40
-    flagged_share = sum(paired_ratio(a, [detectable * x for x in noise()]).p <= alpha for _ in range(300)) / 300
+    flagged_share = sum(flags(a, [detectable * x for x in noise()], alpha) for _ in range(300)) / 300
     assert least < flagged_share < 0.97  # 80% asked
     assert detectable_ratio(a[:3], noise()[:3], alpha) == math.inf  # 3 pairs cannot reach it
+
+
+@pytest.mark.parametrize(
+    "first, spread, wild",
+    [
+        pytest.param(14, 0.08, 0.0, id="a cell that ran its floor"),
+        pytest.param(6, 0.03, 0.0, id="a cell that settled after 6 pairs"),
+        pytest.param(14, 0.05, 0.15, id="a cell that ran its floor, 15% of its pairs wild"),
+    ],
+)
+def test_the_rules_detectable_ratio_is_flagged_by_the_rule_itself_with_the_power_it_promises(first, spread, wild):
+    alpha = duet.pass_level(292)
+    rule = RoundsRule(cell_time=0.0, size=8 << 20, pairs=duet.pairs_floor(292), level=alpha)  # a duet's first pass
+    rng = random.Random(5)
+
+    def pair():
+        return math.exp(rng.gauss(0, spread if rng.random() >= wild else 0.25))
+
+    def flagged_by_the_rule(shift):  # B's pairs as the rule asks for them, judged as the duet judges them
+        a, b = [], []
+        while not a or rule.more(a, 0.0, against=b):
+            a.append(1.0)
+            b.append(shift * pair())
+        return flags(a, b, alpha)
+
+    seen = sorted(
+        detectable_ratio([1.0] * first, [pair() for _ in range(first)], alpha, rule.minimum, rule.pursuit_pairs)
+        for _ in range(9)
+    )
+    detectable = seen[len(seen) // 2]  # a typical cell's, from its own pairs
+    assert detectable < detectable_ratio([1.0] * 14, [pair() for _ in range(14)], alpha)  # the floor alone sees less
+    share = sum(flagged_by_the_rule(detectable) for _ in range(100)) / 100
+    assert 0.6 < share < 0.99  # 80% asked: the shortcuts (no settling, no loss of sight between) cost little
+
+
+def flags(a, b, alpha: float) -> bool:
+    """Return whether the duet flags these pairs at this level: p passes it and B/A is past the minimum effect."""
+    paired = paired_ratio(a, b)
+    return paired.p <= alpha and past_effect(paired.ratio, DUET_MIN_EFFECT)
 
 
 def test_the_signed_rank_critical_value_is_where_scipys_p_passes():
@@ -92,7 +133,8 @@ def test_every_judged_cell_says_what_it_could_have_seen_and_the_summary_splits_t
     a = [1.0 + i / 100 for i in range(20)]
     steady, noisy = cell(a, 1.0, seed=1, name="steady", jitter=0.005), cell(a, 1.0, seed=2, name="noisy", jitter=0.4)
     judge([steady, noisy])
-    assert steady.detectable == pytest.approx(1 + DUET_MIN_EFFECT)  # never below the minimum effect
+    # never below the minimum effect, which B/A itself must pass: a little above it, however steady the pairs
+    assert 1 + DUET_MIN_EFFECT <= steady.detectable < 1 + DUET_MIN_EFFECT + 0.005
     assert noisy.detectable > 1.25 and noisy.verdict == INCONCLUSIVE and steady.verdict == UNCHANGED
     assert steady.record()["paired_mde"] == steady.detectable
     lines = table_lines([steady, noisy])
@@ -101,7 +143,7 @@ def test_every_judged_cell_says_what_it_could_have_seen_and_the_summary_splits_t
     assert "the 95% interval of 0 lies within ×1.1 either way" in lines[-1]
 
 
-def test_the_summary_says_how_many_of_the_cells_that_could_flag_nothing_settled_first():
+def test_a_cell_that_settled_before_its_floor_is_asked_what_its_floor_would_have_seen():
     a = [1.0 + i / 100 for i in range(20)]
     early = cell(a[:6], 1.0, seed=1, name="early", jitter=0.005)  # 6 pairs: settled, but cannot pass 0.05 / 3
     cut = cell(a[:6], 1.0, seed=2, name="cut", jitter=0.4)
@@ -111,3 +153,6 @@ def test_the_summary_says_how_many_of_the_cells_that_could_flag_nothing_settled_
     assert full.detectable < math.inf
     summary = table_lines([early, cut, full])[-2]
     assert "; 2 could flag none (too few pairs: 1 of them settled unchanged first)" in summary
+    early.floor, early.horizon = 14, 42  # as the rounds rule gives them: what its floor would have seen
+    judge([early, cut, full])
+    assert 1 + DUET_MIN_EFFECT <= early.detectable < 1.10
