@@ -26,6 +26,13 @@ class ClientBodyError(Exception):
         self.cause = cause
 
 
+# What the relay reads of the client's body at once, whatever block its sender asks for (http.client's 8 KiB):
+# gunicorn 27.0.1 recv()s up to 1 MiB of a body of known length and copies what is left of it in its buffer at
+# every smaller read, so that 8 KiB reads made the relay a two-gunicorn chain's bottleneck, as slow as it had
+# fallen behind (docs/notes/duet-runs.md, "The relay's reads").
+RELAY_BLOCK = 1 << 20
+
+
 class BodyReader:
     """File-like view of the incoming body that yields exactly its Content-Length, or raises.
 
@@ -46,7 +53,7 @@ class BodyReader:
         if remaining <= 0:
             return b""
         try:
-            block = self._stream.read(remaining if size is None or size < 0 else min(size, remaining))
+            block = self._stream.read(remaining if size is None or size < 0 else min(max(size, RELAY_BLOCK), remaining))
         except Exception as exc:  # ClientDisconnected, a timeout, NoMoreData: whatever this server raises
             raise ClientBodyError(read_error(exc)) from exc
         if not block:
