@@ -11,6 +11,7 @@ import pytest
 from server_app import create_app
 from server_app.config import ENV_VAR, ConfigError, MiB, to_environment
 from server_app.receiving import MULTIPART_ENDPOINTS
+from server_app.relaying import RELAY_BLOCK, BodyReader
 from server_app.storage import PARTIAL_SUFFIX, STORED_NAME, new_upload
 from tests.conftest import files_in
 
@@ -271,3 +272,25 @@ def test_a_refused_durable_body_is_neither_synced_nor_published(tmp_path, monkey
 def test_durable_must_be_a_boolean(tmp_path):
     with pytest.raises(ConfigError, match=r"DURABLE='yes' is not allowed: expected true or false"):
         create_app({"UPLOAD_DIR": tmp_path, "DURABLE": "yes"})
+
+
+class RecordedBody(io.BytesIO):
+    """A client's body whose reads are recorded: the sizes the relay asked for."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.asked = []
+
+    def read(self, size=-1):
+        self.asked.append(size)
+        return super().read(size)
+
+
+def test_relay_reads_the_body_in_its_own_blocks_whatever_its_sender_asks():
+    body = (BODY * (2 * RELAY_BLOCK // len(BODY) + 1))[: 2 * RELAY_BLOCK + 5]
+    recorded = RecordedBody(body)
+    reader = BodyReader(recorded, len(body))
+    # http.client sends a file-like body in 8 KiB reads; gunicorn copies its read-ahead at every small one
+    assert b"".join(iter(lambda: reader.read(8192), b"")) == body
+    assert recorded.asked == [RELAY_BLOCK, RELAY_BLOCK, 5]
+    assert reader.forwarded == len(body)
