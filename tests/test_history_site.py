@@ -31,7 +31,7 @@ def chromedriver():
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     """Start headless Chromium for the module; skip, saying how to get it, where it is missing."""
     webdriver = pytest.importorskip("selenium.webdriver", reason=f"no selenium: pip install selenium; {GET_CHROMIUM}")
     from selenium.webdriver.chrome.service import Service
@@ -43,7 +43,9 @@ def browser():
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,900"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    # Chromium makes a directory of its own under TMPDIR and leaves it there: under the run's, it goes with it
+    service = Service(driver_path, env={**os.environ, "TMPDIR": str(tmp_path_factory.mktemp("chromium"))})
+    driver = webdriver.Chrome(service=service, options=options)
     yield driver
     driver.quit()
 
