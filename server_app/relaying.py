@@ -50,7 +50,7 @@ class BodyReader:
 
     def read(self, size=-1):
         remaining = self.len - self.forwarded
-        if remaining <= 0:
+        if remaining <= 0 or size == 0:
             return b""
         try:
             block = self._stream.read(remaining if size is None or size < 0 else min(max(size, RELAY_BLOCK), remaining))

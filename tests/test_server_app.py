@@ -290,6 +290,7 @@ def test_relay_reads_the_body_in_its_own_blocks_whatever_its_sender_asks():
     body = (BODY * (2 * RELAY_BLOCK // len(BODY) + 1))[: 2 * RELAY_BLOCK + 5]
     recorded = RecordedBody(body)
     reader = BodyReader(recorded, len(body))
+    assert reader.read(0) == b""  # as a file's: nothing read, nothing forwarded
     # http.client sends a file-like body in 8 KiB reads; gunicorn copies its read-ahead at every small one
     assert b"".join(iter(lambda: reader.read(8192), b"")) == body
     assert recorded.asked == [RELAY_BLOCK, RELAY_BLOCK, 5]
