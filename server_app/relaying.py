@@ -8,6 +8,7 @@ from werkzeug.exceptions import BadRequest
 
 from . import profiling
 from .bodies import read_error
+from .config import MiB
 from .receiving import ENDPOINTS
 
 bp = Blueprint("relaying", __name__)
@@ -30,7 +31,7 @@ class ClientBodyError(Exception):
 # gunicorn 27.0.1 recv()s up to 1 MiB of a body of known length and copies what is left of it in its buffer at
 # every smaller read, so that 8 KiB reads made the relay a two-gunicorn chain's bottleneck, as slow as it had
 # fallen behind (docs/notes/duet-runs.md, "The relay's reads").
-RELAY_BLOCK = 1 << 20
+RELAY_BLOCK = MiB
 
 
 class BodyReader:
