@@ -9,6 +9,8 @@ import time
 import pytest
 
 from fixtures.data.sizes import MiB
+from fixtures.processes.host_memory import KEY as HOST_MEMORY_KEY
+from fixtures.processes.host_memory import free_page_reporting
 from fixtures.report.document import write_report
 from fixtures.report.figures import SeriesStyle, memory_figure, spread_by_size, throughput_figure
 from fixtures.report.heatmaps import not_run, short_reason
@@ -96,6 +98,9 @@ def test_environment_names_machine_python_versions_and_date(first_report, first_
         assert expected in environment
     if first_json["commit_info"].get("id"):
         assert first_json["commit_info"]["id"][:12] in environment
+    reporting = free_page_reporting()  # this machine's, recorded by the run and said only when there
+    assert machine.get(HOST_MEMORY_KEY) == reporting
+    assert ("- Memory: " in environment) == (reporting is not None)
 
 
 @pytest.mark.slow
