@@ -50,3 +50,20 @@ def test_a_whole_file_passes(tmp_path):
     stored.write_bytes(datafile.path.read_bytes())
     assert verify_file(stored, datafile, reported=1 << 10) == 1 << 10
     assert not stored.exists()
+
+
+def test_a_stored_file_is_deleted_the_way_its_chain_says_whether_whole_or_not(tmp_path):
+    datafile = DataFiles(tmp_path / "data").get(1 << 10, "crlf-text")
+    deleted = []
+
+    def delete(path):
+        deleted.append(path.name)
+        path.unlink()
+
+    whole, short = tmp_path / "whole", tmp_path / "short"
+    whole.write_bytes(datafile.path.read_bytes())
+    short.write_bytes(datafile.path.read_bytes()[:-1])
+    assert verify_file(whole, datafile, delete=delete) == 1 << 10
+    with pytest.raises(IntegrityError):
+        verify_file(short, datafile, delete=delete)
+    assert deleted == ["whole", "short"] and not whole.exists() and not short.exists()

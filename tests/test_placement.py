@@ -4,13 +4,16 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psutil
 import pytest
 
 from fixtures import ROOT
+from fixtures.processes import chains
 from fixtures.processes.bytecode import compile_checkout, holds
+from fixtures.processes.chains import Chain
 from fixtures.processes.client_process import ClientProcess
 from fixtures.processes.placement import (
     CLIENT,
@@ -87,6 +90,34 @@ def test_a_placed_server_and_client_run_where_the_placement_says(server_factory)
     finally:
         client.close()
         server_factory.stop(server)
+
+
+@needs_two_cpus
+def test_a_chain_deletes_a_stored_file_on_its_servers_cpus_and_only_that_thread_moves(tmp_path, monkeypatch):
+    placement = Placement.fixed(3)
+    seen = []
+
+    def deleting(path):  # the stored file's deletion itself, and where it ran
+        seen.append((os.sched_getaffinity(0), path.exists()))
+        path.unlink(missing_ok=True)
+
+    monkeypatch.setattr(chains, "delete_file", deleting)
+    stored = tmp_path / "stored"
+    stored.write_bytes(b"x")
+    before = os.sched_getaffinity(0)
+    other, asked = [], threading.Event()
+    beside = threading.Thread(target=lambda: asked.wait(30) and other.append(os.sched_getaffinity(0)))
+    beside.start()
+    with placement.on_server_cpus():
+        asked.set()
+        beside.join()
+        assert os.sched_getaffinity(0) == set(placement.server_cpus)
+    assert other == [before]  # the process's other threads stayed where they were
+    assert os.sched_getaffinity(0) == before
+    Chain([], placement=placement).delete(stored)
+    Chain([]).delete(tmp_path / "absent")  # a bare run's chain deletes where it runs
+    assert seen == [(set(placement.server_cpus), True), (before, False)]
+    assert not stored.exists() and os.sched_getaffinity(0) == before
 
 
 def test_a_checkouts_bytecode_is_compiled_where_its_processes_load_it(tmp_path):
