@@ -157,11 +157,24 @@ def datafile(data_files):
     return data_files.get(1 << 20)
 
 
+class WatchingDisk(FlippingDisk):
+    """A disk copy that counts, at each of its copies, the files side A has stored and not yet had checked."""
+
+    def __init__(self, *args, a_dir):
+        super().__init__(*args)
+        self.a_dir = a_dir
+        self.a_files = []
+
+    def send(self):
+        self.a_files.append(len(list(self.a_dir.iterdir())))
+        return super().send()
+
+
 def _ended_duet_cell(datafile, tmp_path, session):
     """Return a duet cell of two disk copies that has run its floor of 8 pairs, and side B's transfer."""
     benchmark = Benchmark()
     benchmark.stats = Stats()
-    b = FlippingDisk(datafile, tmp_path / "b")
+    b = WatchingDisk(datafile, tmp_path / "b", a_dir=tmp_path / "a")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     cell = duet.DuetCell("t[disk]", datafile.size)
@@ -195,6 +208,15 @@ def test_a_visit_runs_more_checked_pairs_of_an_ended_cell_as_its_own(datafile, t
     assert len(run.duet.orders) == 2 * (first + 5) and run.pair_seconds > 0
     assert sum(o.tally.md5_checked for o in session.outcomes) == 2 * (first + 5) + 4  # and four warm-ups
     assert run.visit(50, lambda paired: paired.pairs >= first + 7) == 2  # stops once the pairs answer it
+    assert [p for side in "ab" for p in (tmp_path / side).iterdir()] == []
+
+
+def test_both_sides_warm_up_as_a_pair_at_a_cells_opening_and_at_each_visit(datafile, tmp_path):
+    run, b = _ended_duet_cell(datafile, tmp_path, Session())
+    assert b.a_files[0] == 1  # A's warm-up copy still there, unchecked, while B's is made: checked together
+    opened = len(b.a_files)
+    run.visit(4, lambda paired: False)
+    assert b.a_files[opened] == 1  # the visit's warm-ups are a pair too
     assert [p for side in "ab" for p in (tmp_path / side).iterdir()] == []
 
 
