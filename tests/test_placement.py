@@ -1,5 +1,6 @@
 """A duet's placement: both sides' processes really run on the CPUs, hash seed and layout it names."""
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -11,6 +12,8 @@ import psutil
 import pytest
 
 from fixtures import ROOT
+from fixtures.data.app_integrity import StoredDir
+from fixtures.data.datafiles import DataFile
 from fixtures.processes import chains
 from fixtures.processes.bytecode import compile_checkout, holds
 from fixtures.processes.chains import Chain
@@ -23,6 +26,7 @@ from fixtures.processes.placement import (
     STARTING_BYTES,
     Placement,
 )
+from fixtures.run.app_transfer import AppTransfer
 from server_app.padding import PAD_VARIABLE, starting_bytes
 
 ADDR_NO_RANDOMIZE = 0x0040000  # linux/personality.h
@@ -118,6 +122,28 @@ def test_a_chain_deletes_a_stored_file_on_its_servers_cpus_and_only_that_thread_
     Chain([]).delete(tmp_path / "absent")  # a bare run's chain deletes where it runs
     assert seen == [(set(placement.server_cpus), True), (before, False)]
     assert not stored.exists() and os.sched_getaffinity(0) == before
+
+
+@needs_two_cpus
+def test_the_file_your_app_stored_is_checked_then_deleted_on_its_servers_cpus(tmp_path, monkeypatch):
+    placement = Placement.fixed(3)
+    seen = []
+
+    def deleting(path):
+        seen.append((os.sched_getaffinity(0), path.read_bytes()))
+        path.unlink()
+
+    monkeypatch.setattr(chains, "delete_file", deleting)
+    body = b"stored by your app"
+    sent = tmp_path / "sent"
+    sent.write_bytes(body)
+    datafile = DataFile(sent, len(body), hashlib.md5(body).hexdigest())
+    stored = StoredDir(tmp_path / "app")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "upload-1").write_bytes(body)
+    transfer = AppTransfer(None, Chain([], placement=placement), datafile, None, None, stored=stored)
+    assert transfer.verify({"name": "upload-1"}) == len(body)
+    assert seen == [(set(placement.server_cpus), body)] and stored.new_files() == []
 
 
 def test_a_checkouts_bytecode_is_compiled_where_its_processes_load_it(tmp_path):
