@@ -4,7 +4,7 @@ import math
 import random
 
 from fixtures.run import duet
-from fixtures.run.rounds import SIGHT_P, SIGHT_SIGN_P, RoundsRule
+from fixtures.run.rounds import PURSUIT_FLOORS, SIGHT_P, SIGHT_SIGN_P, RoundsRule
 from fixtures.run.stats import paired_ratio
 from tests.conftest import noisy
 
@@ -29,7 +29,7 @@ def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_three_share
     level = duet.pass_level(236)
     rule = RoundsRule(cell_time=1.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)
     floor = rule.minimum
-    a = noisy(3 * floor, 5, spread=0.2)
+    a = noisy(PURSUIT_FLOORS * floor, 5, spread=0.2)
     # one pair in seven points the other way, far: an upload of A slowed by the machine
     slower = [t * (0.5 if n % 7 == 3 else 1.3) for n, t in enumerate(a)]
     paired = paired_ratio(a[:floor], slower[:floor])
@@ -37,9 +37,10 @@ def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_three_share
     # the 95% interval, which excludes 1 only below p = 0.05, still reaches it
     assert paired.low < 1 < paired.high and level < paired.p < SIGHT_P
     assert rule.more(a[:floor], 2.9, against=slower[:floor])  # within three shares of time
-    assert rule.more(a[: 3 * floor - 1], 9.0, against=slower[: 3 * floor - 1])  # or three floors of pairs
-    assert rule.more(a[:floor], 3.0, against=slower[:floor])  # three shares spent, three floors not yet
-    assert not rule.more(a[: 3 * floor], 3.0, against=slower[: 3 * floor])  # both spent
+    most = PURSUIT_FLOORS * floor
+    assert rule.more(a[: most - 1], 9.0, against=slower[: most - 1])  # or PURSUIT_FLOORS floors of pairs
+    assert rule.more(a[:floor], 3.0, against=slower[:floor])  # three shares spent, the floors not yet
+    assert not rule.more(a[:most], 3.0, against=slower[:most])  # both spent
     assert rule.why_stopped(a[: floor + 2], 3.0, against=slower[: floor + 2]) == "pursued"
     # every pair the same way: p reaches the level, and the share ends the cell
     clean = [t * 1.3 * math.exp(random.Random(n).uniform(-0.02, 0.02)) for n, t in enumerate(a)]
