@@ -25,7 +25,7 @@ def test_a_duet_cell_stops_before_its_floor_only_once_its_pairs_call_it_unchange
     assert rule.more(a[:6], 0.1)  # a bare cell never settles: it has no side B
 
 
-def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_three_shares_or_three_floors():
+def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_three_shares_or_five_floors():
     level = duet.pass_level(236)
     rule = RoundsRule(cell_time=1.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)
     floor = rule.minimum
