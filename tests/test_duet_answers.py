@@ -1,8 +1,11 @@
 """A duet that answers: which way its verdict reads (--upload-baseline), and how small a change each cell could
 have seen (paired_mde)."""
 
+import json
 import math
 import random
+import subprocess
+import sys
 
 import pytest
 from scipy.stats import wilcoxon
@@ -14,6 +17,7 @@ from fixtures.run.rounds import RoundsRule
 from fixtures.run.stats import paired_ratio, signed_rank_critical
 from fixtures.run.verdicts import DUET_MIN_EFFECT, past_effect
 from tests.conftest import upload_args
+from tests.data.slow_endpoint import SLOWED_PATH, STARTED
 from tests.data.slow_endpoint import make as make_slowed_checkout
 from tests.test_duet import DUET_CELL, cell, cells_of
 
@@ -156,3 +160,40 @@ def test_a_cell_that_settled_before_its_floor_is_asked_what_its_floor_would_have
     early.floor, early.horizon = 14, 42  # as the rounds rule gives them: what its floor would have seen
     judge([early, cut, full])
     assert 1 + DUET_MIN_EFFECT <= early.detectable < 1.10
+
+
+# Run in the slowed clone: its client posts to a real HTTP server that records which request paths carried the stamp.
+STAMPED_PATHS = """
+import http.server, json, sys, threading
+from fixtures.uploads.clients import _post_response
+stamped = []
+class Record(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if sys.argv[1] in self.headers:
+            stamped.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Record)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+for endpoint in sys.argv[2:]:
+    _post_response(f"http://127.0.0.1:{server.server_port}/upload/{endpoint}", 5, lambda: 0, data=b"body")
+server.shutdown()
+print(json.dumps(stamped))
+"""
+
+
+def test_the_slowed_clone_stamps_only_its_slowed_endpoints_requests(tmp_path):
+    slowed = tmp_path / "slowed"
+    make_slowed_checkout(slowed, 0.15)
+    endpoints = [SLOWED_PATH.rsplit("/", 1)[1], "stream-64k", "get-data"]
+    done = subprocess.run(
+        [sys.executable, "-c", STAMPED_PATHS, STARTED, *endpoints], cwd=slowed, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    # a stamp on the others' requests too would make every cell of a power duet differ by its bytes
+    assert json.loads(done.stdout) == [SLOWED_PATH]

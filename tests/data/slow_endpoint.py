@@ -3,11 +3,12 @@
 The clone (of HEAD: commit what you want in it first) gets one commit: at the end of /upload/stream-chunked
 the endpoint sleeps FACTOR (default 0.3) times the time the request has taken so far, so that the upload
 takes about 1 + FACTOR times as long. The request's time is counted from when the client started it: the
-clone's client stamps each request with STARTED (its wall clock: client and servers share this machine's),
-and the clone's relay passes the stamp on. Counted from the endpoint's own start instead, the sleep would
-miss the time a server spends before the app runs: waitress receives the whole body first, so a cell on it
-moved by a few percent, not 30. A duet against the clone (--upload-against=DEST) is the test of the duet's
-power with a real code change (tests/test_duet.py, docs/duet.md).
+clone's client stamps each request to that endpoint with STARTED (its wall clock: client and servers share this
+machine's), and the clone's relay passes the stamp on. Only that endpoint's: a stamp on every request made the
+clone's requests some 40 bytes longer than this checkout's, a change of its own in every other cell. Counted from
+the endpoint's own start instead, the sleep would miss the time a server spends before the app runs: waitress
+receives the whole body first, so a cell on it moved by a few percent, not 30. A duet against the clone
+(--upload-against=DEST) is the test of the duet's power with a real code change (tests/test_duet.py, docs/duet.md).
 """
 
 import argparse
@@ -17,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STARTED = "X-Upload-Started"
+SLOWED_PATH = "/upload/stream-chunked"  # the endpoint slowed, as its requests' URLs end
 # (file, text that must occur once, what replaces it)
 RECEIVING = "server_app/receiving.py"
 ENDPOINT = """    return _copy_stream(current_app.config["BLOCK_SIZE"], "stream-chunked")
@@ -47,7 +49,8 @@ def edits(factor: float) -> list:
         (
             "fixtures/uploads/clients.py",
             STAMP,
-            STAMP + f'    kwargs["headers"] = {{**(kwargs.get("headers") or {{}}), "{STARTED}": repr(time.time())}}\n',
+            STAMP + f'    if url.endswith("{SLOWED_PATH}"):\n'
+            f'        kwargs["headers"] = {{**(kwargs.get("headers") or {{}}), "{STARTED}": repr(time.time())}}\n',
         ),
     ]
 
