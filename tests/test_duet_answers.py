@@ -17,7 +17,7 @@ from fixtures.run.rounds import RoundsRule
 from fixtures.run.stats import paired_ratio, signed_rank_critical
 from fixtures.run.verdicts import DUET_MIN_EFFECT, past_effect
 from tests.conftest import upload_args
-from tests.data.slow_endpoint import SLOWED_PATH, STARTED
+from tests.data.slow_endpoint import SLOWED_ENDPOINT, SLOWED_PATH, STARTED
 from tests.data.slow_endpoint import make as make_slowed_checkout
 from tests.test_duet import DUET_CELL, cell, cells_of
 
@@ -190,7 +190,7 @@ print(json.dumps(stamped))
 def test_the_slowed_clone_stamps_only_its_slowed_endpoints_requests(tmp_path):
     slowed = tmp_path / "slowed"
     make_slowed_checkout(slowed, 0.15)
-    endpoints = [SLOWED_PATH.rsplit("/", 1)[1], "stream-64k", "get-data"]
+    endpoints = [SLOWED_ENDPOINT, "stream-64k", "get-data"]
     done = subprocess.run(
         [sys.executable, "-c", STAMPED_PATHS, STARTED, *endpoints], cwd=slowed, capture_output=True, text=True
     )

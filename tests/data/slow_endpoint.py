@@ -18,7 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STARTED = "X-Upload-Started"
-SLOWED_PATH = "/upload/stream-chunked"  # the endpoint slowed, as its requests' URLs end
+SLOWED_ENDPOINT = "stream-chunked"  # server_app's /upload/<endpoint> that the clone slows
+SLOWED_PATH = f"/upload/{SLOWED_ENDPOINT}"  # as its requests' URLs end
 # (file, text that must occur once, what replaces it)
 RECEIVING = "server_app/receiving.py"
 ENDPOINT = """    return _copy_stream(current_app.config["BLOCK_SIZE"], "stream-chunked")
