@@ -25,13 +25,14 @@ def test_a_duet_cell_stops_before_its_floor_only_once_its_pairs_call_it_unchange
     assert rule.more(a[:6], 0.1)  # a bare cell never settles: it has no side B
 
 
-def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_three_shares_or_five_floors():
+def test_a_duet_cell_whose_change_its_p_cannot_yet_carry_goes_on_for_three_shares_or_its_pursuit_floors():
     level = duet.pass_level(236)
     rule = RoundsRule(cell_time=1.0, size=SIZE, pairs=duet.pairs_floor(236), level=level)
     floor = rule.minimum
     a = noisy(PURSUIT_FLOORS * floor, 5, spread=0.2)
-    # one pair in seven points the other way, far: an upload of A slowed by the machine
-    slower = [t * (0.5 if n % 7 == 3 else 1.3) for n, t in enumerate(a)]
+    # one pair in seven points the other way, far: an upload of A slowed by the machine; after the floor one in five,
+    # so that p stays above the level until the pursuit's last pair
+    slower = [t * (0.5 if (n % 7 == 3 if n < floor else n % 5 == 0) else 1.3) for n, t in enumerate(a)]
     paired = paired_ratio(a[:floor], slower[:floor])
     # a change in sight that the correction would not let through: the ranks point one way (p below SIGHT_P) while
     # the 95% interval, which excludes 1 only below p = 0.05, still reaches it

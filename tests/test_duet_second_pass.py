@@ -200,7 +200,8 @@ def test_a_visit_runs_more_checked_pairs_of_an_ended_cell_as_its_own(datafile, t
     session = Session()
     run, _ = _ended_duet_cell(datafile, tmp_path, session)
     first = len(run.duet.b)
-    assert run.revisitable and run.benchmark.extra_info["rounds_stopped_by"] in ("floor", "settled")
+    # two copies of one file: its pairs may also lean by chance, and the first pass then pursues them
+    assert run.revisitable and run.benchmark.extra_info["rounds_stopped_by"] in ("floor", "settled", "pursued")
     assert run.visit(5, lambda paired: False) == 5
     assert len(run.duet.a) == len(run.duet.b) == len(run.benchmark.stats.data) == first + 5
     info = run.benchmark.extra_info
