@@ -16,7 +16,7 @@ from fixtures.run.duet import FASTER, INCONCLUSIVE, SLOWER, UNCHANGED, judge, ta
 from fixtures.run.rounds import RoundsRule
 from fixtures.run.stats import paired_ratio, signed_rank_critical
 from fixtures.run.verdicts import DUET_MIN_EFFECT, past_effect
-from tests.conftest import upload_args
+from tests.conftest import noisy, upload_args
 from tests.data.slow_endpoint import SLOWED_ENDPOINT, SLOWED_PATH, STARTED
 from tests.data.slow_endpoint import make as make_slowed_checkout
 from tests.test_duet import DUET_CELL, cell, cells_of
@@ -197,3 +197,10 @@ def test_the_slowed_clone_stamps_only_its_slowed_endpoints_requests(tmp_path):
     assert done.returncode == 0, done.stderr
     # a stamp on the others' requests too would make every cell of a power duet differ by its bytes
     assert json.loads(done.stdout) == [SLOWED_PATH]
+
+
+def test_a_few_pairs_within_the_minimum_effect_are_not_called_unchanged():
+    [few] = judge([cell(noisy(3, 8), 1.0, 8, jitter=0.001)])
+    [enough] = judge([cell(noisy(12, 9), 1.0, 9, jitter=0.001)])
+    assert few.high <= 1 + DUET_MIN_EFFECT and few.verdict == INCONCLUSIVE and "not 95%" in few.why
+    assert enough.verdict == UNCHANGED

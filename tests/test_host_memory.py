@@ -2,7 +2,7 @@
 
 import pytest
 
-from fixtures.processes.host_memory import PAGE_BYTES, free_page_reporting, memory_line
+from fixtures.processes.host_memory import HELD_MS, PAGE_BYTES, FreedMemoryHold, free_page_reporting, memory_line
 
 REPORTING = "0000010000"  # features: bit 5, free page reporting, set
 NOT_REPORTING = "1111101111"
@@ -51,3 +51,36 @@ def test_a_reporting_balloon_of_an_unknown_order_still_says_pages(tmp_path):
     found = free_page_reporting(tmp_path / "devices", tmp_path / "missing")
     assert found == {"block_bytes": None}
     assert memory_line({"free_page_reporting": found}).startswith("free pages given back to the host")
+
+
+def _min_free(root, value):
+    parameters = root / "parameters"
+    parameters.mkdir(exist_ok=True)
+    (parameters / "min_free_ms").write_text(f"{value}\n")
+    return parameters
+
+
+def test_a_duet_holds_freed_memory_from_the_host_and_puts_the_kernels_value_back(tmp_path):
+    hold = FreedMemoryHold(_min_free(tmp_path, 0))
+    assert hold.start() == (HELD_MS, None)
+    assert hold.path.read_text() == f"{HELD_MS}\n"
+    hold.close()
+    assert hold.path.read_text() == "0\n"
+    hold.close()  # once put back, a second close changes nothing
+    assert hold.path.read_text() == "0\n"
+
+
+def test_a_longer_hold_found_is_left_as_it_is(tmp_path):
+    hold = FreedMemoryHold(_min_free(tmp_path, 60_000))
+    assert hold.start() == (60_000, None)
+    hold.close()
+    assert hold.path.read_text() == "60000\n"
+
+
+def test_a_kernel_without_the_parameter_holds_nothing_and_a_bad_value_is_named(tmp_path):
+    assert FreedMemoryHold(tmp_path / "parameters").start() == (None, None)  # upstream Linux: no min_free_ms
+    hold = FreedMemoryHold(_min_free(tmp_path, "soon"))
+    held, why = hold.start()
+    assert held is None and str(hold.path) in why and "soon" in why
+    hold.close()
+    assert hold.path.read_text() == "soon\n"
