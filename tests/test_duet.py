@@ -226,6 +226,9 @@ def test_a_duet_flags_a_slowed_endpoint_and_the_gate_exits_6(run_matrix, tmp_pat
         cells["request.stream-64k-werkzeug-1hop-256KB"],
     )
     assert changed["verdict"] == SLOWER and changed["paired_ratio_ci_low"] > 1
+    # confirmed on new servers of both sides: the slowed copy is as slow on each lifetime of them
+    assert len(changed["paired_ratio_by_lifetime"]) == 2 and min(changed["paired_ratio_by_lifetime"]) > 1.5
+    assert run["upload_bench"]["duet"]["second_pass"]["chains_renewed"] == 2
     assert other["verdict"] != SLOWER  # the 64 KiB copy is another endpoint: B's servers run B's code, not A's
     assert "flagged slower" in result.stdout and "request.stream-chunked-werkzeug-1hop-256KB: B/A" in result.stdout
 
