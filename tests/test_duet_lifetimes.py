@@ -8,8 +8,9 @@ from fixtures.data.integrity import verify_and_delete
 from fixtures.processes.chains import Chains
 from fixtures.run import duet
 from fixtures.run.detectable import detectable_ratio
+from fixtures.run.rounds import CONFIRM_FLOORS
 from fixtures.run.second_pass import SecondPass, to_confirm
-from fixtures.run.verdicts import FASTER, INCONCLUSIVE, SLOWER
+from fixtures.run.verdicts import FASTER, INCONCLUSIVE, SLOWER, lifetimes_agree
 from fixtures.uploads.methods import METHODS
 from tests.conftest import alive
 from tests.test_duet_second_pass import FLOOR, LEVEL, Clock
@@ -59,10 +60,18 @@ def test_a_flag_on_one_lifetime_alone_is_not_one_where_the_servers_could_be_star
     assert few.verdict == INCONCLUSIVE and len(few.by_lifetime) == 1
 
 
+def test_lifetimes_agree_on_a_change_when_their_average_is_past_the_minimum_effect_and_each_past_half_of_it():
+    assert lifetimes_agree([1.08, 1.03], True, 0.05)  # a lean of the first diluted, not undone, by the second
+    assert not lifetimes_agree([1.10, 1.0], True, 0.05)  # all of it the first processes'
+    assert not lifetimes_agree([1.12, 1.02], True, 0.05)  # the average is past 5%, the second not past 2.5%
+    assert lifetimes_agree([0.92, 0.95], False, 0.05) and not lifetimes_agree([0.92, 0.95], True, 0.05)
+
+
 def test_what_a_cell_could_have_seen_counts_its_confirmation():
     a, b = pairs(1.0, FLOOR, spread=0.08)
     without = detectable_ratio(a, b, LEVEL, FLOOR, 8 * FLOOR)
-    assert without < detectable_ratio(a, b, LEVEL, FLOOR, 8 * FLOOR, confirm=FLOOR) < math.inf
+    confirmed = detectable_ratio(a, b, LEVEL, FLOOR, 8 * FLOOR, confirm=CONFIRM_FLOORS * FLOOR)
+    assert without < confirmed < detectable_ratio(a, b, LEVEL, FLOOR, 8 * FLOOR, confirm=FLOOR) < math.inf
 
 
 class Chain:
@@ -113,10 +122,11 @@ def test_the_second_pass_confirms_a_change_on_new_servers_each_chain_started_onc
     passing = SecondPass(0.0, LEVEL, clock)  # no time: only the confirmations run
     visits = passing.run([changed, also, quiet], renew=renew)
     assert renewed == [shared_a, shared_b]  # once for both cells of the chains
-    assert changed.visited == [(FLOOR, (1, 1))] and also.visited == [(FLOOR, (1, 1))] and not quiet.visited
+    confirming = CONFIRM_FLOORS * FLOOR
+    assert changed.visited == [(confirming, (1, 1))] and also.visited == [(confirming, (1, 1))] and not quiet.visited
     assert [v.confirm for v in visits] == [True, True] and not to_confirm(changed.duet)
     record = passing.record()
-    assert record["confirmed_pairs"] == 2 * FLOOR and record["pairs"] == 0 and record["chains_renewed"] == 2
+    assert record["confirmed_pairs"] == 2 * confirming and record["pairs"] == 0 and record["chains_renewed"] == 2
     assert "2 cell(s) showing a change run again on new servers" in passing.describe()
     duet.judge([changed.duet, also.duet, quiet.duet])
     assert (changed.duet.verdict, also.duet.verdict, quiet.duet.verdict) == (SLOWER, FASTER, duet.UNCHANGED)
