@@ -2,13 +2,15 @@
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
 from fixtures import ROOT
 from fixtures.docs_figures import check, making
 from fixtures.docs_figures.blocks import BlockError, blocks_in, page_name, pages, rewrite
-from fixtures.docs_figures.render import BLOCKS
+from fixtures.docs_figures.render import BLOCKS, confirmations
+from fixtures.report.runs import SUMMARY_KEY
 
 
 def test_every_block_of_the_pages_is_of_the_commit_the_figures_were_made_at():
@@ -67,3 +69,15 @@ def test_runs_are_refused_while_what_is_measured_has_uncommitted_changes(tmp_pat
     (tmp_path / "server_app.py").write_text("changed\n")
     with pytest.raises(making.MakingError, match=r"of no commit; commit or stash:\n\?\? server_app.py"):
         making.clean_commit()
+
+
+def test_a_duets_line_says_how_many_cells_ran_again_on_new_servers_and_in_how_much_of_its_time():
+    visits = [
+        {"test": "test_upload[a]", "seconds": 30.0, "confirm": True},
+        {"test": "test_upload[b]", "seconds": 5.0, "confirm": False},  # a visit to a cell in doubt: not counted
+        {"test": "test_upload[a]", "seconds": 40.4, "confirm": True},  # the same cell confirmed again
+    ]
+    run = {SUMMARY_KEY: {"duet": {"cells": [], "second_pass": {"visits": visits}}}}
+    figures = SimpleNamespace(runs={"change": run, "before": {SUMMARY_KEY: {"duet": {"cells": []}}}})
+    assert confirmations(figures, "change") == ", 1 cell(s) run again on new servers in 1 min 10 s of it"
+    assert confirmations(figures, "before") == ""  # a run from before confirmations, or one without a second pass
