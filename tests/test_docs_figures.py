@@ -73,9 +73,9 @@ def test_runs_are_refused_while_what_is_measured_has_uncommitted_changes(tmp_pat
 
 def test_a_duets_line_says_how_many_cells_ran_again_on_new_servers_and_in_how_much_of_its_time():
     visits = [
-        {"test": "test_upload[a]", "seconds": 30.0, "confirm": True},
-        {"test": "test_upload[b]", "seconds": 5.0, "confirm": False},  # a visit to a cell in doubt: not counted
-        {"test": "test_upload[a]", "seconds": 40.4, "confirm": True},  # the same cell confirmed again
+        {"test": "test_upload[a]", "pairs": 28, "seconds": 30.0, "confirm": True},
+        {"test": "test_upload[b]", "pairs": 4, "seconds": 5.0, "confirm": False},  # in doubt: not counted
+        {"test": "test_upload[a]", "pairs": 28, "seconds": 40.4, "confirm": True},  # the same cell confirmed again
     ]
     run = {SUMMARY_KEY: {"duet": {"cells": [], "second_pass": {"visits": visits}}}}
     figures = SimpleNamespace(runs={"change": run, "before": {SUMMARY_KEY: {"duet": {"cells": []}}}})
