@@ -44,7 +44,9 @@ def test_a_duet_with_a_budget_plans_it_and_records_what_its_cells_took(run_matri
     second = duet["second_pass"]
     assert second["seconds"] <= 4 and second["in_doubt"] <= 2
     # a cell of identical code that leaned past q is confirmed on new servers: those pairs are counted apart
-    assert second["pairs"] == sum(v["pairs"] for v in second["visits"] if not v["confirm"])
+    # and so are the pairs assured to a cell that could not see x1.10 (fixtures.run.sight)
+    assert second["pairs"] == sum(v["pairs"] for v in second["visits"] if not (v["confirm"] or v["assured"]))
+    assert second["assured_pairs"] == sum(v["pairs"] for v in second["visits"] if v["assured"])
     assert second["confirmed_pairs"] == sum(v["pairs"] for v in second["visits"] if v["confirm"])
     for bench in run["benchmarks"]:  # a cell's pairs beyond its first pass are the second pass's, each checked
         info = bench["extra_info"]
