@@ -36,7 +36,8 @@ def test_a_duet_with_a_budget_plans_it_and_records_what_its_cells_took(run_matri
     floor = pairs_floor(2)
     assert (
         f"upload-bench plan: the duet runs each cell's floor of {floor} pairs, then spends what is left of the duet's "
-        "budget of 4 s (--upload-duet-budget) on the cells still in doubt" in result.stdout
+        "budget of 4 s (--upload-duet-budget) on pairs for the cells that could not see ×1.10, then on the cells "
+        "still in doubt" in result.stdout
     )
     duet = run["upload_bench"]["duet"]
     assert duet["budget"]["budget_s"] == 4 and duet["budget"]["whole"] and duet["budget"]["spent_s"] > 0
