@@ -30,11 +30,13 @@ class Clock:
 class Cell:
     """A duet cell whose pairs come from a seeded spread around a ratio; a pair takes pair_seconds on the clock."""
 
-    def __init__(self, name, ratio, spread, clock, pair_seconds=0.1, pairs=FLOOR):
+    upload = 1.0  # A's upload time; B's is that times the ratio and the spread
+
+    def __init__(self, name, ratio, spread, clock, pair_seconds=0.1, pairs=FLOOR, seed=None):
         self.duet = duet.DuetCell(name, 1 << 20)
         self.pair_seconds = pair_seconds
         self.clock = clock
-        self.random = random.Random(name)
+        self.random = random.Random(name if seed is None else seed)
         self.ratio, self.spread = ratio, spread
         self.visited = []
         for _ in range(pairs):
@@ -45,8 +47,8 @@ class Cell:
         return self.duet.a
 
     def _pair(self):
-        self.duet.a.append(1.0)
-        self.duet.b.append(self.ratio * math.exp(self.random.gauss(0, self.spread)))
+        self.duet.a.append(self.upload)
+        self.duet.b.append(self.upload * self.ratio * math.exp(self.random.gauss(0, self.spread)))
 
     def visit(self, pairs, done):
         self.visited.append(pairs)

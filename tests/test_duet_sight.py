@@ -12,6 +12,7 @@ from fixtures.run.detectable import cell_detectable
 from fixtures.run.second_pass import SecondPass
 from fixtures.run.stats import paired_ratio
 from fixtures.run.verdicts import DUET_MIN_EFFECT, past_effect
+from tests import test_duet_second_pass as second_pass
 from tests.test_duet_second_pass import Clock
 
 CELLS = 292  # the default matrix's duet: its floor and level
@@ -23,32 +24,16 @@ WIDE = 0.25  # a spread of log B/A whose 14 pairs' rule cannot see ×1.10, and w
 UPLOAD = 0.004  # A's upload, in seconds
 
 
-class Cell:
+class Cell(second_pass.Cell):
     """A second pass's duet cell: pairs spread around a ratio, FLOOR of them run; a pair takes its two uploads and
     ``overhead`` (the checks) on the clock, so a slower B makes it dearer."""
 
+    upload = UPLOAD
+
     def __init__(self, name, spread, clock=None, ratio=1.0, overhead=0.012, seed=None):
-        self.duet = duet.DuetCell(name, 1 << 18, floor=FLOOR, horizon=8 * FLOOR)
-        self.random = random.Random(name if seed is None else seed)
-        self.spread, self.ratio = spread, ratio
-        self.clock = clock or Clock()
-        self.visited = []
-        for _ in range(FLOOR):
-            self._pair()
+        super().__init__(name, ratio, spread, clock or Clock(), pairs=FLOOR, seed=seed)
+        self.duet.floor, self.duet.horizon = FLOOR, 8 * FLOOR
         self.pair_seconds = overhead + statistics.fmean(self.duet.a) + statistics.fmean(self.duet.b)
-
-    def _pair(self):
-        self.duet.a.append(UPLOAD)
-        self.duet.b.append(UPLOAD * self.ratio * math.exp(self.random.gauss(0, self.spread)))
-
-    def visit(self, pairs, enough):
-        self.visited.append(pairs)
-        for ran in range(1, pairs + 1):
-            self._pair()
-            self.clock.now += self.pair_seconds
-            if enough(paired_ratio(self.duet.a, self.duet.b)):
-                return ran
-        return pairs
 
 
 def test_a_cell_that_cannot_see_the_sight_is_planned_the_fewest_floors_that_let_it():
